@@ -1,0 +1,307 @@
+// Package outbox is the agent's durable queue: every request a register
+// sends is committed here (SQLite, WAL, synchronous=FULL) before the
+// register is told "accepted", and every change of its state is appended to
+// an event log with a global, increasing sequence number that registers
+// resume from after a reconnect.
+//
+// The outbox knows requests, states and events; it knows nothing of
+// WebSocket frames or providers' wire formats. Results are stored as opaque
+// JSON that the agent gives it.
+//
+// All writes go through one goroutine that commits them in groups: an
+// operation waits for its own transaction to be fsync'ed, but operations
+// that arrive while a commit is in progress share the next one. That keeps
+// the durability promise (nothing is acknowledged before it is on disk)
+// while the disk's fsync rate stops bounding throughput, and it publishes
+// events in exactly the order of their sequence numbers.
+package outbox
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
+)
+
+// Errors callers branch on.
+var (
+	ErrIDConflict     = errors.New("outbox: id already used with a different body")
+	ErrNotFound       = errors.New("outbox: no such request")
+	ErrStale          = errors.New("outbox: request is no longer in the expected state")
+	ErrNotCancellable = errors.New("outbox: request can no longer be cancelled")
+	ErrClosed         = errors.New("outbox: closed")
+)
+
+// Options tune a Store. The zero value is usable.
+type Options struct {
+	// Now and Rand are injected so tests can be deterministic.
+	Now  func() time.Time
+	Rand io.Reader
+	Log  *slog.Logger
+	// RingSize is how many recent events are kept in memory for
+	// connections to read without touching the database.
+	RingSize int
+	// MaxBatch bounds how many operations share one transaction.
+	MaxBatch int
+}
+
+// Store is an open outbox.
+type Store struct {
+	db   *sql.DB // readers
+	wdb  *sql.DB // the one writer connection
+	now  func() time.Time
+	rand io.Reader
+	log  *slog.Logger
+
+	ops      chan *op
+	maxBatch int
+	stop     chan struct{}
+	done     chan struct{}
+
+	mu      sync.Mutex // guards lastSeq, ring, changed, closed
+	lastSeq int64
+	ring    []Event // the most recent events, ring[len-1].Seq == lastSeq
+	ringMax int
+	changed chan struct{} // closed and replaced on every publish
+	closed  bool
+}
+
+// Open opens (creating if needed) the outbox database at path and brings
+// its schema up to date.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.RingSize <= 0 {
+		opts.RingSize = 4096
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 256
+	}
+	// synchronous=FULL fsyncs the WAL on every commit: an "accepted" sent
+	// to a register must survive a power cut. busy_timeout covers the
+	// moments a reader holds a lock the writer needs (checkpoints).
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	wdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetConnMaxLifetime(0)
+	if err := migrate(wdb); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
+	}
+	// Readers get their own pool so status pages and resumes never wait
+	// behind a commit; query_only keeps them honest.
+	db, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	s := &Store{
+		db: db, wdb: wdb,
+		now: opts.Now, rand: opts.Rand, log: opts.Log,
+		ops:      make(chan *op, 1024),
+		maxBatch: opts.MaxBatch,
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		ringMax:  opts.RingSize,
+		changed:  make(chan struct{}),
+	}
+	if err := wdb.QueryRow(`SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&s.lastSeq); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("outbox: open %s: last seq: %w", path, err)
+	}
+	go s.writer()
+	return s, nil
+}
+
+// Close stops the writer after the operations already submitted and
+// closes the database. Requests stay in the file for the next Open.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.done
+	return s.closeDBs()
+}
+
+func (s *Store) closeDBs() error {
+	return errors.Join(s.db.Close(), s.wdb.Close())
+}
+
+// An op is one unit of work for the writer: it runs inside a savepoint of
+// the group's transaction and may append events.
+type op struct {
+	fn     func(w *wtx) error
+	err    error
+	events []Event
+	done   chan struct{}
+}
+
+// wtx is what an op sees: the transaction and a way to log events.
+type wtx struct {
+	tx     *sql.Tx
+	s      *Store
+	now    time.Time
+	events []Event
+}
+
+// do runs fn in the writer and waits until its transaction is durable.
+func (s *Store) do(ctx context.Context, fn func(w *wtx) error) ([]Event, error) {
+	o := &op{fn: fn, done: make(chan struct{})}
+	select {
+	case s.ops <- o:
+	case <-s.stop:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	// Once submitted, the op is waited for regardless of ctx: returning
+	// early would leave the caller not knowing whether it committed.
+	<-o.done
+	return o.events, o.err
+}
+
+func (s *Store) writer() {
+	defer close(s.done)
+	for {
+		var first *op
+		select {
+		case first = <-s.ops:
+		case <-s.stop:
+			// Drain what was submitted before Close so no caller hangs.
+			for {
+				select {
+				case o := <-s.ops:
+					s.commit([]*op{o})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*op{first}
+	fill:
+		for len(batch) < s.maxBatch {
+			select {
+			case o := <-s.ops:
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs a group of ops in one transaction, each in its own
+// savepoint so one failing op does not undo the others.
+func (s *Store) commit(batch []*op) {
+	finish := func(err error) {
+		for _, o := range batch {
+			if o.err == nil && err != nil {
+				o.err = err
+				o.events = nil
+			}
+			close(o.done)
+		}
+	}
+	tx, err := s.wdb.Begin()
+	if err != nil {
+		finish(fmt.Errorf("outbox: begin: %w", err))
+		return
+	}
+	s.mu.Lock()
+	seq := s.lastSeq
+	s.mu.Unlock()
+	now := s.now()
+	var all []Event
+	for _, o := range batch {
+		if _, err := tx.Exec(`SAVEPOINT op`); err != nil {
+			o.err = fmt.Errorf("outbox: savepoint: %w", err)
+			continue
+		}
+		w := &wtx{tx: tx, s: s, now: now}
+		if err := o.fn(w); err != nil {
+			o.err = err
+			if rerr := rollbackTo(tx); rerr != nil {
+				tx.Rollback()
+				finish(rerr)
+				return
+			}
+			continue
+		}
+		if err := w.flushEvents(&seq); err != nil {
+			o.err = err
+			if rerr := rollbackTo(tx); rerr != nil {
+				tx.Rollback()
+				finish(rerr)
+				return
+			}
+			continue
+		}
+		if _, err := tx.Exec(`RELEASE op`); err != nil {
+			tx.Rollback()
+			finish(fmt.Errorf("outbox: release savepoint: %w", err))
+			return
+		}
+		o.events = w.events
+		all = append(all, w.events...)
+	}
+	if err := tx.Commit(); err != nil {
+		finish(fmt.Errorf("outbox: commit: %w", err))
+		return
+	}
+	s.publish(all)
+	finish(nil)
+}
+
+func rollbackTo(tx *sql.Tx) error {
+	if _, err := tx.Exec(`ROLLBACK TO op`); err != nil {
+		return fmt.Errorf("outbox: rollback to savepoint: %w", err)
+	}
+	if _, err := tx.Exec(`RELEASE op`); err != nil {
+		return fmt.Errorf("outbox: release savepoint: %w", err)
+	}
+	return nil
+}
+
+// publish makes committed events visible to readers, in seq order.
+func (s *Store) publish(evs []Event) {
+	if len(evs) == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.ring = append(s.ring, evs...)
+	if over := len(s.ring) - s.ringMax; over > 0 {
+		// Copy down rather than reslice so the backing array does not grow
+		// without bound.
+		n := copy(s.ring, s.ring[over:])
+		s.ring = s.ring[:n]
+	}
+	s.lastSeq = evs[len(evs)-1].Seq
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}

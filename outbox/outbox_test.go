@@ -1,0 +1,309 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// clock is a manual clock for deterministic deadlines.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func openTest(t *testing.T, path string, c *clock) *Store {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "outbox.db")
+	}
+	opts := Options{}
+	if c != nil {
+		opts.Now = c.Now
+	}
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func sale(id, terminal string) NewRequest {
+	return NewRequest{ID: id, Terminal: terminal, Op: "sale", Body: []byte(`{"id":"` + id + `","amount":"1.00"}`)}
+}
+
+func TestAcceptIdempotent(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, "", nil)
+	ev, existing, err := s.Accept(ctx, sale("R1", "kasa-1"))
+	if err != nil || existing || ev.Type != EventAccepted || ev.Seq != 1 {
+		t.Fatalf("first accept = %+v, %v, %v", ev, existing, err)
+	}
+	again, existing, err := s.Accept(ctx, sale("R1", "kasa-1"))
+	if err != nil || !existing || again.Seq != ev.Seq {
+		t.Fatalf("same body accept = %+v, %v, %v; want the stored event", again, existing, err)
+	}
+	other := sale("R1", "kasa-1")
+	other.Body = []byte(`{"id":"R1","amount":"2.00"}`)
+	if _, _, err := s.Accept(ctx, other); !errors.Is(err, ErrIDConflict) {
+		t.Fatalf("different body accept error = %v, want ErrIDConflict", err)
+	}
+	if got := s.LastSeq(); got != 1 {
+		t.Fatalf("LastSeq = %d after duplicates, want 1 (nothing new stored)", got)
+	}
+}
+
+func TestAcceptSurvivesReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Accept(ctx, sale("R1", "kasa-1")); err != nil {
+		t.Fatal(err)
+	}
+	r1, _, _ := s.Get(ctx, "R1")
+	s.Close()
+	s = openTest(t, path, nil)
+	r, ev, err := s.Get(ctx, "R1")
+	if err != nil || r.State != Queued || ev.Type != EventAccepted {
+		t.Fatalf("after reopen: %+v %+v %v", r, ev, err)
+	}
+	if r.Reference != r1.Reference || len(r.Reference) != ReferenceLen {
+		t.Fatalf("reference changed or malformed: %q vs %q", r.Reference, r1.Reference)
+	}
+	if s.LastSeq() != 1 {
+		t.Fatalf("LastSeq after reopen = %d", s.LastSeq())
+	}
+}
+
+func TestLifeCycle(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, "", nil)
+	s.Accept(ctx, sale("R1", "kasa-1"))
+	s.Accept(ctx, sale("R2", "kasa-1"))
+	r, err := s.Head(ctx, "kasa-1")
+	if err != nil || r == nil || r.ID != "R1" {
+		t.Fatalf("Head = %+v, %v; want R1 (arrival order)", r, err)
+	}
+	ev, err := s.Begin(ctx, r)
+	if err != nil || ev.State != Sending || ev.Attempt != 1 || !r.MaybeSent {
+		t.Fatalf("Begin = %+v, %v", ev, err)
+	}
+	// A stale copy (e.g. a second worker) cannot begin it again.
+	stale := *r
+	stale.Attempts = 0
+	if _, err := s.Begin(ctx, &stale); !errors.Is(err, ErrStale) {
+		t.Fatalf("stale Begin error = %v, want ErrStale", err)
+	}
+	evp, err := s.Defer(ctx, r, Unknown, time.Now().Add(time.Second), "timeout")
+	if err != nil || evp == nil || evp.State != Unknown {
+		t.Fatalf("Defer = %+v, %v", evp, err)
+	}
+	if evp, err := s.Defer(ctx, r, Unknown, time.Now(), "timeout"); err != nil || evp != nil {
+		t.Fatalf("Defer without state change logged %+v, %v", evp, err)
+	}
+	fin, err := s.Finish(ctx, r, Approved, []byte(`{"status":"approved"}`))
+	if err != nil || fin.Type != EventResult || string(fin.Result) != `{"status":"approved"}` {
+		t.Fatalf("Finish = %+v, %v", fin, err)
+	}
+	if _, err := s.Finish(ctx, r, Declined, nil); !errors.Is(err, ErrStale) {
+		t.Fatalf("second Finish error = %v, want ErrStale: a final state never changes", err)
+	}
+	if h, _ := s.Head(ctx, "kasa-1"); h == nil || h.ID != "R2" {
+		t.Fatalf("Head after R1 final = %+v, want R2", h)
+	}
+	got, last, _ := s.Get(ctx, "R1")
+	if got.State != Approved || last.Seq != fin.Seq {
+		t.Fatalf("Get = %+v / %+v", got, last)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, "", nil)
+	s.Accept(ctx, sale("R1", "kasa-1"))
+	s.Accept(ctx, sale("R2", "kasa-1"))
+	if ev, err := s.Cancel(ctx, "R2"); err != nil || ev.State != Cancelled {
+		t.Fatalf("Cancel queued = %+v, %v", ev, err)
+	}
+	r, _ := s.Head(ctx, "kasa-1")
+	s.Begin(ctx, r)
+	if _, err := s.Cancel(ctx, "R1"); !errors.Is(err, ErrNotCancellable) {
+		t.Fatalf("Cancel after send error = %v, want ErrNotCancellable", err)
+	}
+	// Sent once and back in the queue: still may have reached the provider.
+	s.Defer(ctx, r, Queued, time.Time{}, "connect_failed")
+	if _, err := s.Cancel(ctx, "R1"); !errors.Is(err, ErrNotCancellable) {
+		t.Fatalf("Cancel after a send attempt error = %v, want ErrNotCancellable", err)
+	}
+	if _, err := s.Cancel(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Cancel unknown error = %v", err)
+	}
+}
+
+func TestExpireDue(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
+	s := openTest(t, "", c)
+	for i, d := range []time.Duration{time.Minute, 2 * time.Minute, 0} {
+		r := sale(fmt.Sprint("R", i), "kasa-1")
+		if d > 0 {
+			r.Deadline = c.Now().Add(d)
+		}
+		s.Accept(ctx, r)
+	}
+	// A sale that was sent once is never expired blindly: it may be charged.
+	sent := sale("S", "kasa-1")
+	sent.Deadline = c.Now().Add(time.Second)
+	s.Accept(ctx, sent)
+	rs, _, _ := s.Get(ctx, "S")
+	s.Begin(ctx, rs)
+	s.Defer(ctx, rs, Queued, time.Time{}, "connect_failed")
+
+	if d, _ := s.NextDeadline(ctx, "kasa-1"); !d.Equal(c.Now().Add(time.Minute)) {
+		t.Fatalf("NextDeadline = %v", d)
+	}
+	c.Add(90 * time.Second)
+	evs, err := s.ExpireDue(ctx, "kasa-1", c.Now())
+	if err != nil || len(evs) != 1 || evs[0].ID != "R0" || evs[0].State != Expired {
+		t.Fatalf("ExpireDue = %+v, %v; want only R0", evs, err)
+	}
+	c.Add(time.Hour)
+	evs, _ = s.ExpireDue(ctx, "kasa-1", c.Now())
+	if len(evs) != 1 || evs[0].ID != "R1" {
+		t.Fatalf("ExpireDue later = %+v; want R1 only (R2 has no deadline, S was sent)", evs)
+	}
+}
+
+func TestRecover(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	s, _ := Open(path, Options{})
+	s.Accept(ctx, sale("R1", "kasa-1"))
+	r, _ := s.Head(ctx, "kasa-1")
+	s.Begin(ctx, r)
+	s.Close() // as if the process died mid-call
+
+	s = openTest(t, path, nil)
+	n, err := s.Recover(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("Recover = %d, %v", n, err)
+	}
+	r, ev, _ := s.Get(ctx, "R1")
+	if r.State != Unknown || !r.MaybeSent || ev.Reason != "agent_restarted" {
+		t.Fatalf("after recover: %+v %+v", r, ev)
+	}
+}
+
+func TestEventsFromRingAndDisk(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	s, err := Open(path, Options{RingSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for i := range 10 {
+		s.Accept(ctx, sale(fmt.Sprint("R", i), "kasa-1"))
+	}
+	for _, since := range []int64{0, 3, 6, 9, 10} {
+		evs, err := s.Events(ctx, since, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := 10 - int(since); len(evs) != want {
+			t.Fatalf("Events(%d) = %d events, want %d", since, len(evs), want)
+		}
+		for i, e := range evs {
+			if e.Seq != since+int64(i)+1 || e.ID != fmt.Sprint("R", e.Seq-1) {
+				t.Fatalf("Events(%d)[%d] = %+v", since, i, e)
+			}
+		}
+	}
+	if evs, _ := s.Events(ctx, 2, 3); len(evs) != 3 || evs[2].Seq != 5 {
+		t.Fatalf("limit not honoured: %+v", evs)
+	}
+}
+
+// TestConcurrentAcceptsOrdered checks that group commit hands out seqs in
+// publish order and loses nothing under concurrency.
+func TestConcurrentAcceptsOrdered(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, "", nil)
+	ch := s.Changed()
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				if _, _, err := s.Accept(ctx, sale(fmt.Sprintf("G%d-%d", g, i), fmt.Sprint("t", g%4))); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case <-ch:
+	default:
+		t.Fatal("Changed not signalled")
+	}
+	evs, _ := s.Events(ctx, 0, 1000)
+	if len(evs) != 400 {
+		t.Fatalf("%d events, want 400", len(evs))
+	}
+	seen := map[string]bool{}
+	for i, e := range evs {
+		if e.Seq != int64(i+1) || seen[e.ID] {
+			t.Fatalf("event %d = %+v (dup=%v)", i, e, seen[e.ID])
+		}
+		seen[e.ID] = true
+	}
+}
+
+func TestPrune(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)}
+	s := openTest(t, "", c)
+	s.Accept(ctx, sale("OLD", "kasa-1"))
+	r, _ := s.Head(ctx, "kasa-1")
+	s.Finish(ctx, r, Approved, []byte(`{}`))
+	s.Accept(ctx, sale("PENDING", "kasa-1"))
+	c.Add(31 * 24 * time.Hour)
+	s.Accept(ctx, sale("NEW", "kasa-2"))
+	n, err := s.Prune(ctx, c.Now().Add(-30*24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("Prune = %d, %v", n, err)
+	}
+	if _, _, err := s.Get(ctx, "OLD"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("OLD still there: %v", err)
+	}
+	if _, _, err := s.Get(ctx, "PENDING"); err != nil {
+		t.Fatalf("pending request pruned: %v", err)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	s, _ := Open(path, Options{})
+	s.wdb.Exec(`PRAGMA user_version = 99`)
+	s.Close()
+	if _, err := Open(path, Options{}); err == nil {
+		t.Fatal("Open of a newer schema succeeded")
+	}
+}

@@ -1,0 +1,520 @@
+package outbox
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// State is where a request is in its life.
+type State string
+
+// The states of DESIGN.md's life cycle. queued, sending and unknown are
+// pending; the rest are final and never change again.
+const (
+	Queued    State = "queued"    // committed, not yet (or not now) being sent
+	Sending   State = "sending"   // a call to the provider is in flight
+	Unknown   State = "unknown"   // may have reached the provider: being reconciled by query
+	Approved  State = "approved"  // the provider did it
+	Declined  State = "declined"  // the card or bank said no
+	Failed    State = "failed"    // the provider (or the agent) refused it; nothing moved
+	Expired   State = "expired"   // a sale not sent before its deadline; never sent later
+	Cancelled State = "cancelled" // cancelled by the register before it was sent
+)
+
+// Final reports whether s is an end state.
+func (s State) Final() bool {
+	switch s {
+	case Approved, Declined, Failed, Expired, Cancelled:
+		return true
+	}
+	return false
+}
+
+// NewRequest is what the agent hands Accept.
+type NewRequest struct {
+	ID         string
+	Terminal   string
+	Op         string
+	Body       []byte // canonical JSON of the command; compared for idempotency
+	OriginalID string
+	Deadline   time.Time // zero: none
+}
+
+// Record is a stored request.
+type Record struct {
+	N          int64
+	ID         string
+	Terminal   string
+	Op         string
+	Body       []byte
+	Reference  string
+	OriginalID string
+	State      State
+	Attempts   int
+	MaybeSent  bool // a call may have reached the provider: query before any resend
+	Deadline   time.Time
+	NextAt     time.Time
+	Reason     string
+	Result     []byte
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Event is one entry of the event log.
+type Event struct {
+	Seq     int64           `json:"-"`
+	ID      string          `json:"id"`
+	Type    string          `json:"type"` // accepted | state | result
+	State   State           `json:"state"`
+	Attempt int             `json:"attempt,omitempty"`
+	Reason  string          `json:"reason,omitempty"`
+	NextAt  int64           `json:"next_at,omitempty"` // unix ms of the next try
+	Result  json.RawMessage `json:"result,omitempty"`
+	At      int64           `json:"at"` // unix ms
+}
+
+// Event types.
+const (
+	EventAccepted = "accepted"
+	EventState    = "state"
+	EventResult   = "result"
+)
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v)
+}
+
+// Hash is the idempotency fingerprint of a command body.
+func Hash(body []byte) string {
+	h := sha256.Sum256(body)
+	return hex.EncodeToString(h[:])
+}
+
+// referenceAlphabet avoids I and O so a reference read aloud over the
+// phone to support is unambiguous.
+const referenceAlphabet = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+// ReferenceLen is the length of provider references: Vomsis requires
+// exactly 15 characters for referanceNo, and one format for every
+// provider keeps support simple.
+const ReferenceLen = 15
+
+func (s *Store) newReference() (string, error) {
+	var b [ReferenceLen]byte
+	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+		return "", fmt.Errorf("reference: %w", err)
+	}
+	for i := range b {
+		b[i] = referenceAlphabet[int(b[i])%len(referenceAlphabet)]
+	}
+	return string(b[:]), nil
+}
+
+// event appends an event to the op's transaction.
+func (w *wtx) event(e Event) {
+	e.At = w.now.UnixMilli()
+	w.events = append(w.events, e)
+}
+
+// flushEvents inserts the op's events, assigning consecutive seqs.
+func (w *wtx) flushEvents(seq *int64) error {
+	for i := range w.events {
+		body, err := json.Marshal(w.events[i])
+		if err != nil {
+			return fmt.Errorf("outbox: event: %w", err)
+		}
+		next := *seq + 1
+		if _, err := w.tx.Exec(`INSERT INTO events(seq, request_id, at, body) VALUES (?, ?, ?, ?)`,
+			next, w.events[i].ID, w.events[i].At, body); err != nil {
+			return fmt.Errorf("outbox: event: %w", err)
+		}
+		*seq = next
+		w.events[i].Seq = next
+	}
+	return nil
+}
+
+// Accept stores a new request durably and logs its "accepted" event. If
+// the id is already known with the same body it returns that request's
+// latest event and existing=true, doing nothing; with another body it
+// returns ErrIDConflict.
+func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bool, err error) {
+	hash := Hash(r.Body)
+	evs, err := s.do(ctx, func(w *wtx) error {
+		var have string
+		err := w.tx.QueryRow(`SELECT body_hash FROM requests WHERE id = ?`, r.ID).Scan(&have)
+		switch {
+		case err == nil:
+			if have != hash {
+				return ErrIDConflict
+			}
+			existing = true
+			ev, err = latestEvent(w.tx, r.ID)
+			return err
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("outbox: accept %s: %w", r.ID, err)
+		}
+		now := w.now.UnixMilli()
+		for try := 0; ; try++ {
+			ref, err := s.newReference()
+			if err != nil {
+				return fmt.Errorf("outbox: accept %s: %w", r.ID, err)
+			}
+			res, err := w.tx.Exec(`INSERT INTO requests
+				(id, terminal, op, body, body_hash, reference, original_id, state, deadline, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT(reference) DO NOTHING`,
+				r.ID, r.Terminal, r.Op, r.Body, hash, ref, r.OriginalID, Queued, ms(r.Deadline), now, now)
+			if err != nil {
+				return fmt.Errorf("outbox: accept %s: %w", r.ID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				break
+			}
+			if try == 5 {
+				return fmt.Errorf("outbox: accept %s: no free reference", r.ID)
+			}
+		}
+		w.event(Event{ID: r.ID, Type: EventAccepted, State: Queued})
+		return nil
+	})
+	if err != nil {
+		return Event{}, false, err
+	}
+	if existing {
+		return ev, true, nil
+	}
+	return evs[0], false, nil
+}
+
+func latestEvent(q interface {
+	QueryRow(query string, args ...any) *sql.Row
+}, id string) (Event, error) {
+	var seq int64
+	var body []byte
+	if err := q.QueryRow(`SELECT seq, body FROM events WHERE request_id = ? ORDER BY seq DESC LIMIT 1`, id).Scan(&seq, &body); err != nil {
+		return Event{}, fmt.Errorf("outbox: latest event of %s: %w", id, err)
+	}
+	return decodeEvent(seq, body)
+}
+
+func decodeEvent(seq int64, body []byte) (Event, error) {
+	var e Event
+	if err := json.Unmarshal(body, &e); err != nil {
+		return Event{}, fmt.Errorf("outbox: event %d: %w", seq, err)
+	}
+	e.Seq = seq
+	return e, nil
+}
+
+const recordCols = `n, id, terminal, op, body, reference, original_id, state, attempts, maybe_sent,
+	deadline, next_at, reason, result, created_at, updated_at`
+
+func scanRecord(row interface{ Scan(...any) error }) (*Record, error) {
+	var r Record
+	var deadline, nextAt, created, updated int64
+	if err := row.Scan(&r.N, &r.ID, &r.Terminal, &r.Op, &r.Body, &r.Reference, &r.OriginalID, &r.State,
+		&r.Attempts, &r.MaybeSent, &deadline, &nextAt, &r.Reason, &r.Result, &created, &updated); err != nil {
+		return nil, err
+	}
+	r.Deadline, r.NextAt = fromMS(deadline), fromMS(nextAt)
+	r.CreatedAt, r.UpdatedAt = fromMS(created), fromMS(updated)
+	return &r, nil
+}
+
+// Get returns the request with id and its latest event.
+func (s *Store) Get(ctx context.Context, id string) (*Record, Event, error) {
+	r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+recordCols+` FROM requests WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, Event{}, ErrNotFound
+	}
+	if err != nil {
+		return nil, Event{}, fmt.Errorf("outbox: get %s: %w", id, err)
+	}
+	var seq int64
+	var body []byte
+	if err := s.db.QueryRowContext(ctx, `SELECT seq, body FROM events WHERE request_id = ? ORDER BY seq DESC LIMIT 1`, id).Scan(&seq, &body); err != nil {
+		return nil, Event{}, fmt.Errorf("outbox: get %s: latest event: %w", id, err)
+	}
+	ev, err := decodeEvent(seq, body)
+	return r, ev, err
+}
+
+// Head returns the oldest pending request of terminal, or nil if there is
+// none. Requests of one terminal are handled strictly in arrival order:
+// a physical terminal does one thing at a time, and a refund must not
+// overtake the sale it refunds.
+func (s *Store) Head(ctx context.Context, terminal string) (*Record, error) {
+	r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+recordCols+` FROM requests
+		WHERE terminal = ? AND final_at IS NULL ORDER BY n LIMIT 1`, terminal))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("outbox: head %s: %w", terminal, err)
+	}
+	return r, nil
+}
+
+// NextDeadline returns the earliest deadline among terminal's sales that
+// were never sent, or zero if there is none. The worker wakes then to
+// expire them on time even while the head of its queue is backing off.
+func (s *Store) NextDeadline(ctx context.Context, terminal string) (time.Time, error) {
+	var d sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT MIN(deadline) FROM requests
+		WHERE terminal = ? AND final_at IS NULL AND state = ? AND maybe_sent = 0 AND deadline > 0`,
+		terminal, Queued).Scan(&d)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("outbox: next deadline %s: %w", terminal, err)
+	}
+	return fromMS(d.Int64), nil
+}
+
+// Begin marks r as being sent: attempt n+1, and from now on the request
+// may have reached the provider. It must be durable before the call is
+// made, so that a crash mid-call is recovered by query, never by resend.
+func (s *Store) Begin(ctx context.Context, r *Record) (Event, error) {
+	evs, err := s.do(ctx, func(w *wtx) error {
+		res, err := w.tx.Exec(`UPDATE requests SET state = ?, attempts = attempts + 1, maybe_sent = 1, updated_at = ?
+			WHERE id = ? AND final_at IS NULL AND state IN (?, ?) AND attempts = ?`,
+			Sending, w.now.UnixMilli(), r.ID, Queued, Unknown, r.Attempts)
+		if err != nil {
+			return fmt.Errorf("outbox: begin %s: %w", r.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrStale
+		}
+		w.event(Event{ID: r.ID, Type: EventState, State: Sending, Attempt: r.Attempts + 1})
+		return nil
+	})
+	if err != nil {
+		return Event{}, err
+	}
+	r.State, r.Attempts, r.MaybeSent = Sending, r.Attempts+1, true
+	return evs[0], nil
+}
+
+// Defer puts a pending request back to wait until next: state Queued (the
+// provider certainly did not act, or said it never saw the reference) or
+// Unknown (it may have). An event is logged only when the state changes,
+// so a long outage does not flood the log with identical retries.
+func (s *Store) Defer(ctx context.Context, r *Record, state State, next time.Time, reason string) (*Event, error) {
+	if state != Queued && state != Unknown {
+		return nil, fmt.Errorf("outbox: defer %s: bad state %q", r.ID, state)
+	}
+	evs, err := s.do(ctx, func(w *wtx) error {
+		res, err := w.tx.Exec(`UPDATE requests SET state = ?, next_at = ?, reason = ?, updated_at = ?
+			WHERE id = ? AND final_at IS NULL`, state, ms(next), reason, w.now.UnixMilli(), r.ID)
+		if err != nil {
+			return fmt.Errorf("outbox: defer %s: %w", r.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrStale
+		}
+		if state != r.State {
+			w.event(Event{ID: r.ID, Type: EventState, State: state, Attempt: r.Attempts, Reason: reason, NextAt: ms(next)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.State, r.NextAt, r.Reason = state, next, reason
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	return &evs[0], nil
+}
+
+// Finish records r's final state and result and logs the "result" event.
+func (s *Store) Finish(ctx context.Context, r *Record, state State, result []byte) (Event, error) {
+	if !state.Final() {
+		return Event{}, fmt.Errorf("outbox: finish %s: %q is not final", r.ID, state)
+	}
+	evs, err := s.do(ctx, func(w *wtx) error {
+		return w.finish(r.ID, r.Attempts, state, result, "")
+	})
+	if err != nil {
+		return Event{}, err
+	}
+	r.State, r.Result = state, result
+	return evs[0], nil
+}
+
+func (w *wtx) finish(id string, attempts int, state State, result []byte, reason string) error {
+	now := w.now.UnixMilli()
+	res, err := w.tx.Exec(`UPDATE requests SET state = ?, result = ?, reason = ?, updated_at = ?, final_at = ?
+		WHERE id = ? AND final_at IS NULL`, state, result, reason, now, now, id)
+	if err != nil {
+		return fmt.Errorf("outbox: finish %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return ErrStale
+	}
+	w.event(Event{ID: id, Type: EventResult, State: state, Attempt: attempts, Reason: reason, Result: result})
+	return nil
+}
+
+// ExpireDue expires terminal's sales that were never sent and whose
+// deadline has passed: the customer has gone, so they are never sent.
+func (s *Store) ExpireDue(ctx context.Context, terminal string, now time.Time) ([]Event, error) {
+	return s.do(ctx, func(w *wtx) error {
+		rows, err := w.tx.Query(`SELECT id, attempts FROM requests WHERE terminal = ? AND final_at IS NULL
+			AND state = ? AND maybe_sent = 0 AND deadline > 0 AND deadline <= ?`, terminal, Queued, now.UnixMilli())
+		if err != nil {
+			return fmt.Errorf("outbox: expire %s: %w", terminal, err)
+		}
+		type due struct {
+			id       string
+			attempts int
+		}
+		var list []due
+		for rows.Next() {
+			var d due
+			if err := rows.Scan(&d.id, &d.attempts); err != nil {
+				rows.Close()
+				return fmt.Errorf("outbox: expire %s: %w", terminal, err)
+			}
+			list = append(list, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("outbox: expire %s: %w", terminal, err)
+		}
+		for _, d := range list {
+			if err := w.finish(d.id, d.attempts, Expired, nil, "deadline_passed"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Cancel cancels a request that has certainly not reached the provider.
+// Anything that may have been sent runs to its real outcome instead:
+// ErrNotCancellable.
+func (s *Store) Cancel(ctx context.Context, id string) (Event, error) {
+	evs, err := s.do(ctx, func(w *wtx) error {
+		var state State
+		var maybeSent bool
+		var attempts int
+		err := w.tx.QueryRow(`SELECT state, maybe_sent, attempts FROM requests WHERE id = ?`, id).Scan(&state, &maybeSent, &attempts)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("outbox: cancel %s: %w", id, err)
+		}
+		if state != Queued || maybeSent {
+			return ErrNotCancellable
+		}
+		return w.finish(id, attempts, Cancelled, nil, "cancelled_by_register")
+	})
+	if err != nil {
+		return Event{}, err
+	}
+	return evs[0], nil
+}
+
+// Recover is called once at start-up, before any worker runs: a request
+// left in "sending" by a crash may have reached the provider, so it
+// becomes "unknown" and will be reconciled by query.
+func (s *Store) Recover(ctx context.Context) (int, error) {
+	evs, err := s.do(ctx, func(w *wtx) error {
+		rows, err := w.tx.Query(`SELECT id, attempts FROM requests WHERE final_at IS NULL AND state = ?`, Sending)
+		if err != nil {
+			return fmt.Errorf("outbox: recover: %w", err)
+		}
+		var ids []string
+		var attempts []int
+		for rows.Next() {
+			var id string
+			var a int
+			if err := rows.Scan(&id, &a); err != nil {
+				rows.Close()
+				return fmt.Errorf("outbox: recover: %w", err)
+			}
+			ids, attempts = append(ids, id), append(attempts, a)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("outbox: recover: %w", err)
+		}
+		for i, id := range ids {
+			if _, err := w.tx.Exec(`UPDATE requests SET state = ?, reason = ?, next_at = 0, updated_at = ? WHERE id = ?`,
+				Unknown, "agent_restarted", w.now.UnixMilli(), id); err != nil {
+				return fmt.Errorf("outbox: recover %s: %w", id, err)
+			}
+			w.event(Event{ID: id, Type: EventState, State: Unknown, Attempt: attempts[i], Reason: "agent_restarted"})
+		}
+		return nil
+	})
+	return len(evs), err
+}
+
+// Prune deletes final requests older than before, with their events. The
+// idempotency key goes with them: DESIGN.md keeps keys for the retention
+// period only.
+func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	_, err := s.do(ctx, func(w *wtx) error {
+		cut := before.UnixMilli()
+		if _, err := w.tx.Exec(`DELETE FROM events WHERE request_id IN
+			(SELECT id FROM requests WHERE final_at IS NOT NULL AND final_at < ?)`, cut); err != nil {
+			return fmt.Errorf("outbox: prune events: %w", err)
+		}
+		res, err := w.tx.Exec(`DELETE FROM requests WHERE final_at IS NOT NULL AND final_at < ?`, cut)
+		if err != nil {
+			return fmt.Errorf("outbox: prune requests: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}
+
+// TerminalStats is a terminal's queue as the status command shows it.
+type TerminalStats struct {
+	Pending int
+	Unknown int
+	Oldest  time.Time // arrival of the oldest pending request
+}
+
+// Stats returns per-terminal queue figures for terminals with pending work.
+func (s *Store) Stats(ctx context.Context) (map[string]TerminalStats, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT terminal, COUNT(*), SUM(state = ?), MIN(created_at)
+		FROM requests WHERE final_at IS NULL GROUP BY terminal`, Unknown)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: stats: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]TerminalStats{}
+	for rows.Next() {
+		var t string
+		var st TerminalStats
+		var oldest int64
+		if err := rows.Scan(&t, &st.Pending, &st.Unknown, &oldest); err != nil {
+			return nil, fmt.Errorf("outbox: stats: %w", err)
+		}
+		st.Oldest = fromMS(oldest)
+		out[t] = st
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,72 @@
+package outbox
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order; PRAGMA user_version records how many
+// ran. Never edit a released migration: append a new one.
+var migrations = []string{
+	// 1: requests and their event log.
+	`CREATE TABLE requests (
+		n           INTEGER PRIMARY KEY AUTOINCREMENT, -- arrival order
+		id          TEXT NOT NULL UNIQUE,              -- the register's id: the idempotency key
+		terminal    TEXT NOT NULL,
+		op          TEXT NOT NULL,
+		body        BLOB NOT NULL,                     -- canonical command JSON, no card data
+		body_hash   TEXT NOT NULL,
+		reference   TEXT NOT NULL UNIQUE,              -- ours, sent to the provider
+		original_id TEXT NOT NULL DEFAULT '',
+		state       TEXT NOT NULL,
+		attempts    INTEGER NOT NULL DEFAULT 0,
+		maybe_sent  INTEGER NOT NULL DEFAULT 0,        -- 1 once a call may have reached the provider
+		deadline    INTEGER NOT NULL DEFAULT 0,        -- unix ms; 0: none
+		next_at     INTEGER NOT NULL DEFAULT 0,        -- unix ms: not before
+		reason      TEXT NOT NULL DEFAULT '',          -- why the last attempt did not finish
+		result      BLOB,                              -- provider result JSON, when final
+		created_at  INTEGER NOT NULL,
+		updated_at  INTEGER NOT NULL,
+		final_at    INTEGER                            -- unix ms; NULL while pending
+	);
+	CREATE INDEX requests_pending ON requests(terminal, n) WHERE final_at IS NULL;
+	CREATE INDEX requests_final ON requests(final_at) WHERE final_at IS NOT NULL;
+	CREATE TABLE events (
+		seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+		request_id TEXT NOT NULL,
+		at         INTEGER NOT NULL,
+		body       BLOB NOT NULL
+	);
+	CREATE INDEX events_request ON events(request_id, seq);`,
+}
+
+// SchemaVersion is the version this build writes.
+var SchemaVersion = len(migrations)
+
+func migrate(db *sql.DB) error {
+	var v int
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this build's %d: upgrade tezgah", v, len(migrations))
+	}
+	for ; v < len(migrations); v++ {
+		tx, err := db.Begin()
+		if err != nil {
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if _, err := tx.Exec(migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+	}
+	return nil
+}
