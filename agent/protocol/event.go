@@ -1,0 +1,104 @@
+package protocol
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/tezgah/tezgah/outbox"
+)
+
+// Event is the JSON of every frame the agent sends.
+type Event struct {
+	Type string `json:"type"`
+	ID   string `json:"id,omitempty"`
+	Seq  int64  `json:"seq,omitempty"`
+	// Replay marks a copy of an event already sent once: the answer to a
+	// query or to a repeated command with the same id and body.
+	Replay bool `json:"replay,omitempty"`
+
+	State   string `json:"state,omitempty"`
+	Attempt int    `json:"attempt,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	// NextAttemptAt is when the agent tries again (RFC 3339, UTC).
+	NextAttemptAt string `json:"next_attempt_at,omitempty"`
+
+	Status  string          `json:"status,omitempty"`
+	Payment json.RawMessage `json:"payment,omitempty"`
+	Error   *Error          `json:"error,omitempty"`
+
+	// resume reply
+	Since   *int64 `json:"since,omitempty"`
+	LastSeq *int64 `json:"last_seq,omitempty"`
+
+	// status reply
+	Agent     *AgentInfo     `json:"agent,omitempty"`
+	Terminals []TerminalInfo `json:"terminals,omitempty"`
+}
+
+// AgentInfo is the agent part of a status reply.
+type AgentInfo struct {
+	ID      string `json:"id"`
+	Version string `json:"version"`
+	Uptime  int64  `json:"uptime_s"`
+}
+
+// TerminalInfo is one terminal in a status reply.
+type TerminalInfo struct {
+	Name          string `json:"name"`
+	Provider      string `json:"provider"`
+	Model         string `json:"model,omitempty"`
+	Pending       int    `json:"pending"`
+	Unknown       int    `json:"unknown"`
+	OldestPending string `json:"oldest_pending_at,omitempty"`
+}
+
+// ErrorEvent is the event for a bad command.
+func ErrorEvent(id string, e *Error) Event {
+	return Event{Type: "error", ID: id, Error: e}
+}
+
+// stored is the result JSON the agent keeps in the outbox (a
+// bridge.Result); only the parts the wire shows are read here.
+type stored struct {
+	Payment      json.RawMessage `json:"payment"`
+	Code         string          `json:"code"`
+	Message      string          `json:"message"`
+	ProviderCode string          `json:"provider_code"`
+}
+
+// FromOutbox turns a logged outbox event into its wire form.
+func FromOutbox(e outbox.Event) Event {
+	out := Event{Type: e.Type, ID: e.ID, Seq: e.Seq, Attempt: e.Attempt, Reason: e.Reason}
+	if e.NextAt != 0 {
+		out.NextAttemptAt = time.UnixMilli(e.NextAt).UTC().Format(time.RFC3339Nano)
+	}
+	if e.Type != outbox.EventResult {
+		out.State = string(e.State)
+		return out
+	}
+	out.Status = string(e.State)
+	var r stored
+	if len(e.Result) > 0 {
+		_ = json.Unmarshal(e.Result, &r) // written by the agent itself; a bad one shows as no detail
+	}
+	if len(r.Payment) > 0 && string(r.Payment) != "null" {
+		out.Payment = r.Payment
+	}
+	switch e.State {
+	case outbox.Approved:
+	case outbox.Expired:
+		out.Error = &Error{Code: "expired", Message: "the sale was not sent before its deadline and never will be; the customer was not charged"}
+	case outbox.Cancelled:
+		out.Error = &Error{Code: "cancelled", Message: "cancelled before it was sent; nothing was charged"}
+	default:
+		code := r.Code
+		if code == "" {
+			code = string(e.State)
+		}
+		out.Error = &Error{Code: code, Message: r.Message}
+		if r.ProviderCode != "" {
+			out.Error.Message = r.Message + " (provider code " + r.ProviderCode + ")"
+		}
+	}
+	return out
+}

@@ -1,0 +1,307 @@
+// Package protocol is tezgah's protocol v1: the JSON commands a register
+// sends and the events the agent answers with, one object per WebSocket
+// text frame (and one per line in file-drop files). It decodes commands
+// strictly — every bad input becomes an *Error with a stable code and the
+// field at fault — and turns outbox events into wire events. It does no
+// I/O; docs/protocol.md is its user-facing description.
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/tezgah/tezgah/money"
+)
+
+// Command types.
+const (
+	TypeSale     = "sale"
+	TypeRefund   = "refund"
+	TypeVoid     = "void"
+	TypeEndOfDay = "end_of_day"
+	TypeQuery    = "query"
+	TypeResume   = "resume"
+	TypeCancel   = "cancel"
+	TypeStatus   = "status"
+	TypePing     = "ping"
+)
+
+// Error codes. They are part of the protocol: never rename one.
+const (
+	CodeInvalidJSON      = "invalid_json"   // not one JSON object
+	CodeUnknownType      = "unknown_type"   // type is not a command
+	CodeMissingField     = "missing_field"  // a required field is absent or empty
+	CodeInvalidField     = "invalid_field"  // wrong JSON type or format
+	CodeUnknownField     = "unknown_field"  // a field this command does not have
+	CodeInvalidAmount    = "invalid_amount" // not a plain decimal, <= 0, or too many decimals
+	CodeUnsupportedCurr  = "unsupported_currency"
+	CodeFrameTooLarge    = "frame_too_large"
+	CodeUnsupportedFrame = "unsupported_frame" // binary frame
+	CodeUnknownTerminal  = "unknown_terminal"
+	CodeUnknownOriginal  = "unknown_original" // original_id is not a request the agent knows
+	CodeInvalidOriginal  = "invalid_original" // original_id is not a sale, or not approved
+	CodeAmountExceeds    = "amount_exceeds_original"
+	CodeIDConflict       = "id_conflict"
+	CodeNotFound         = "not_found"
+	CodeNotCancellable   = "not_cancellable"
+	CodeUnsupportedOp    = "unsupported_operation"
+	CodeRateLimited      = "rate_limited"
+	CodeUnavailable      = "unavailable" // the agent could not store it now: nothing stored, retry
+	CodeShuttingDown     = "shutting_down"
+	CodeUnauthorized     = "unauthorized"
+	CodeInternal         = "internal_error"
+)
+
+// Error is the error object of an "error" event.
+type Error struct {
+	Code    string `json:"code"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s (%s): %s", e.Code, e.Field, e.Message)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Errorf builds an *Error.
+func Errorf(code, field, format string, args ...any) *Error {
+	return &Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Command is a decoded, validated command.
+type Command struct {
+	Type       string
+	ID         string
+	Terminal   string
+	Amount     money.Amount // sale, refund
+	OriginalID string       // refund, void
+	ExpiresIn  int          // sale: seconds until the sale expires if not sent; 0 = agent default
+	Since      int64        // resume
+}
+
+// wire is the JSON shape of every command; which fields a type allows is
+// checked after decoding, so an error can name the field.
+type wire struct {
+	Type       *string         `json:"type"`
+	ID         *string         `json:"id"`
+	Terminal   *string         `json:"terminal"`
+	Amount     json.RawMessage `json:"amount"`
+	Currency   *string         `json:"currency"`
+	OriginalID *string         `json:"original_id"`
+	ExpiresIn  *int            `json:"expires_in"`
+	Since      *int64          `json:"since"`
+}
+
+// allowed lists the fields each command accepts besides "type".
+var allowed = map[string][]string{
+	TypeSale:     {"id", "terminal", "amount", "currency", "expires_in"},
+	TypeRefund:   {"id", "terminal", "amount", "currency", "original_id"},
+	TypeVoid:     {"id", "terminal", "original_id"},
+	TypeEndOfDay: {"id", "terminal"},
+	TypeQuery:    {"id"},
+	TypeResume:   {"since"},
+	TypeCancel:   {"id"},
+	TypeStatus:   {},
+	TypePing:     {},
+}
+
+// Types lists the command types in a stable order, for messages.
+var Types = []string{TypeSale, TypeRefund, TypeVoid, TypeEndOfDay, TypeQuery, TypeResume, TypeCancel, TypeStatus, TypePing}
+
+// idPattern is deliberately plain ASCII: ids end up in provider
+// references, file names and logs, and old registers' encodings vary.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$`)
+
+// MaxExpiresIn bounds a sale's deadline: past an hour the customer has
+// certainly left the counter.
+const MaxExpiresIn = 3600
+
+// Decode parses one command frame. On failure it returns an *Error; the
+// caller stores nothing.
+func Decode(data []byte) (Command, *Error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a BOM from Windows tools
+	var present map[string]json.RawMessage
+	if err := json.Unmarshal(data, &present); err != nil || present == nil {
+		return Command{}, Errorf(CodeInvalidJSON, "", "the frame must be one JSON object: %s", jsonProblem(err))
+	}
+	var w wire
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&w); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return Command{}, Errorf(CodeInvalidField, te.Field, "%s must be a JSON %s", te.Field, kindOf(te.Type.Kind().String()))
+		}
+		return Command{}, Errorf(CodeInvalidJSON, "", "the frame must be one JSON object: %s", jsonProblem(err))
+	}
+	if w.Type == nil || *w.Type == "" {
+		return Command{}, Errorf(CodeMissingField, "type", "type is required: one of %s", strings.Join(Types, ", "))
+	}
+	typ := *w.Type
+	fields, ok := allowed[typ]
+	if !ok {
+		return Command{}, Errorf(CodeUnknownType, "type", "unknown command type %q: one of %s", typ, strings.Join(Types, ", "))
+	}
+	for k := range present {
+		if k != "type" && !contains(fields, k) {
+			return Command{}, Errorf(CodeUnknownField, k, "%s does not take %q (allowed: %s)", typ, k, strings.Join(append([]string{"type"}, fields...), ", "))
+		}
+	}
+	c := Command{Type: typ}
+	if contains(fields, "id") {
+		if w.ID == nil || *w.ID == "" {
+			return Command{}, Errorf(CodeMissingField, "id", "id is required")
+		}
+		if !idPattern.MatchString(*w.ID) {
+			return Command{}, Errorf(CodeInvalidField, "id", "id must be 1-64 characters of A-Z a-z 0-9 . _ : / - starting with a letter or digit")
+		}
+		c.ID = *w.ID
+	}
+	if contains(fields, "terminal") {
+		if w.Terminal == nil || *w.Terminal == "" {
+			return Command{}, Errorf(CodeMissingField, "terminal", "terminal is required")
+		}
+		c.Terminal = *w.Terminal
+	}
+	if contains(fields, "original_id") {
+		if w.OriginalID == nil || *w.OriginalID == "" {
+			return Command{}, Errorf(CodeMissingField, "original_id", "original_id is required: the id of the sale to %s", typ)
+		}
+		if !idPattern.MatchString(*w.OriginalID) {
+			return Command{}, Errorf(CodeInvalidField, "original_id", "original_id is not a valid id")
+		}
+		if *w.OriginalID == c.ID {
+			return Command{}, Errorf(CodeInvalidField, "original_id", "original_id must name another request, not this one")
+		}
+		c.OriginalID = *w.OriginalID
+	}
+	if contains(fields, "amount") {
+		cur := "TRY"
+		if w.Currency != nil {
+			cur = *w.Currency
+			if _, ok := money.Digits(cur); !ok {
+				return Command{}, Errorf(CodeUnsupportedCurr, "currency", "currency %q is not supported: use TRY, USD, EUR or GBP", cur)
+			}
+		}
+		a, perr := parseAmount(w.Amount, cur)
+		if perr != nil {
+			return Command{}, perr
+		}
+		c.Amount = a
+	}
+	if w.ExpiresIn != nil {
+		if *w.ExpiresIn < 1 || *w.ExpiresIn > MaxExpiresIn {
+			return Command{}, Errorf(CodeInvalidField, "expires_in", "expires_in must be whole seconds from 1 to %d", MaxExpiresIn)
+		}
+		c.ExpiresIn = *w.ExpiresIn
+	}
+	if typ == TypeResume {
+		if w.Since == nil {
+			return Command{}, Errorf(CodeMissingField, "since", "since is required: the last seq you processed, 0 for everything kept")
+		}
+		if *w.Since < 0 {
+			return Command{}, Errorf(CodeInvalidField, "since", "since must be 0 or more")
+		}
+		c.Since = *w.Since
+	}
+	return c, nil
+}
+
+// parseAmount accepts a decimal string or a JSON number, read exactly
+// from its text: 150.1 means 150.10, and 150.123 is refused, never rounded.
+func parseAmount(raw json.RawMessage, cur string) (money.Amount, *Error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return money.Amount{}, Errorf(CodeMissingField, "amount", `amount is required, e.g. "150.00"`)
+	}
+	var s string
+	switch raw[0] {
+	case '"':
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return money.Amount{}, Errorf(CodeInvalidAmount, "amount", "amount is not a valid string")
+		}
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		s = string(raw)
+	default:
+		return money.Amount{}, Errorf(CodeInvalidAmount, "amount", `amount must be a decimal string like "150.00" or a JSON number`)
+	}
+	a, err := money.Positive(s, cur)
+	switch {
+	case err == nil:
+		return a, nil
+	case errors.Is(err, money.ErrPrecision):
+		d, _ := money.Digits(cur)
+		return money.Amount{}, Errorf(CodeInvalidAmount, "amount", "amount %s has more than %d decimal places for %s", s, d, cur)
+	case errors.Is(err, money.ErrNotPos):
+		return money.Amount{}, Errorf(CodeInvalidAmount, "amount", "amount must be greater than zero")
+	case errors.Is(err, money.ErrRange):
+		return money.Amount{}, Errorf(CodeInvalidAmount, "amount", "amount %s is too large", s)
+	}
+	return money.Amount{}, Errorf(CodeInvalidAmount, "amount", `amount %q is not a plain decimal: digits with an optional "." and no sign, exponent or separators`, s)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func kindOf(k string) string {
+	switch k {
+	case "string":
+		return "string"
+	case "int", "int64":
+		return "integer"
+	case "ptr":
+		return "value of the documented type"
+	}
+	return k
+}
+
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	}
+	if err == nil {
+		return "got null"
+	}
+	return "not an object"
+}
+
+// Canonical returns the body whose hash makes the idempotency key: the
+// fields that decide what happens to money, in normalised form, so that
+// "150.0" and "150.00" are the same request and expires_in is not part of
+// it (a register retrying with another deadline is the same sale).
+func (c Command) Canonical() []byte {
+	v := struct {
+		Type       string `json:"type"`
+		ID         string `json:"id"`
+		Terminal   string `json:"terminal"`
+		Amount     string `json:"amount,omitempty"`
+		Currency   string `json:"currency,omitempty"`
+		OriginalID string `json:"original_id,omitempty"`
+	}{Type: c.Type, ID: c.ID, Terminal: c.Terminal, OriginalID: c.OriginalID}
+	if !c.Amount.IsZero() {
+		v.Amount, v.Currency = c.Amount.String(), c.Amount.Currency
+	}
+	b, _ := json.Marshal(v) // cannot fail: strings only
+	return b
+}
+
+// IsRequest reports whether t is a command that becomes an outbox request.
+func IsRequest(t string) bool {
+	switch t {
+	case TypeSale, TypeRefund, TypeVoid, TypeEndOfDay:
+		return true
+	}
+	return false
+}
