@@ -1,0 +1,395 @@
+// Package dispatch runs the agent's workers: one goroutine per terminal
+// takes that terminal's requests from the outbox in arrival order and
+// carries each to a final state through its provider, applying the
+// money-safety rules of DESIGN.md:
+//
+//   - a request is marked "sending" durably before any call, so a crash
+//     mid-call is found as "unknown" on restart and reconciled;
+//   - anything that may have reached the provider is queried by its stored
+//     reference before it is ever sent again, and sent again only when the
+//     provider says it never saw it;
+//   - a sale not sent by its deadline is expired and never sent;
+//   - failures back off exponentially with jitter, honouring Retry-After
+//     for every terminal of that provider.
+//
+// Workers sleep on a channel until woken by new work or a timer for a
+// retry or a deadline; an idle agent does no work at all.
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/tezgah/tezgah/agent/protocol"
+	"github.com/tezgah/tezgah/bridge"
+	"github.com/tezgah/tezgah/outbox"
+)
+
+// Options tune a Dispatcher. Zero values take the defaults.
+type Options struct {
+	Now func() time.Time
+	Log *slog.Logger
+	// BaseDelay and MaxDelay bound the exponential backoff.
+	BaseDelay time.Duration // default 500ms
+	MaxDelay  time.Duration // default 30s
+	// Grace is how long a provider call in flight at shutdown may go on
+	// before it is cut. Cutting it is safe (the request stays "sending"
+	// and is reconciled on the next start) but a finished call saves a
+	// query, and a customer standing at the terminal.
+	Grace time.Duration // default 10s
+}
+
+// Dispatcher owns the workers.
+type Dispatcher struct {
+	store     *outbox.Store
+	providers map[string]bridge.Provider
+	now       func() time.Time
+	log       *slog.Logger
+	base, max time.Duration
+	grace     time.Duration
+
+	mu        sync.Mutex // guards terminals, wake, gates
+	terminals map[string]bridge.Terminal
+	wake      map[string]chan struct{}
+	gates     map[string]time.Time // provider -> not before (Retry-After)
+}
+
+// New returns a dispatcher for terminals, whose Provider names must be
+// keys of providers.
+func New(store *outbox.Store, providers map[string]bridge.Provider, terminals []bridge.Terminal, opts Options) (*Dispatcher, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.BaseDelay <= 0 {
+		opts.BaseDelay = 500 * time.Millisecond
+	}
+	if opts.MaxDelay <= 0 {
+		opts.MaxDelay = 30 * time.Second
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = 10 * time.Second
+	}
+	d := &Dispatcher{
+		store: store, providers: providers,
+		now: opts.Now, log: opts.Log,
+		base: opts.BaseDelay, max: opts.MaxDelay, grace: opts.Grace,
+		terminals: map[string]bridge.Terminal{},
+		wake:      map[string]chan struct{}{},
+		gates:     map[string]time.Time{},
+	}
+	for _, t := range terminals {
+		if _, ok := providers[t.Provider]; !ok {
+			return nil, fmt.Errorf("dispatch: terminal %s: no provider %q", t.Name, t.Provider)
+		}
+		d.terminals[t.Name] = t
+		d.wake[t.Name] = make(chan struct{}, 1)
+	}
+	return d, nil
+}
+
+// Wake tells terminal's worker that there is new work.
+func (d *Dispatcher) Wake(terminal string) {
+	d.mu.Lock()
+	ch := d.wake[terminal]
+	d.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Run recovers requests interrupted by a crash, then runs one worker per
+// terminal until ctx is done and every worker has stopped.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	n, err := d.store.Recover(ctx)
+	if err != nil {
+		return fmt.Errorf("dispatch: %w", err)
+	}
+	if n > 0 {
+		d.log.Warn("requests interrupted mid-call; reconciling them with the provider", "count", n)
+	}
+	// Provider calls run on a context that outlives ctx by the grace
+	// period, so a sale already on the terminal can finish.
+	calls, cut := context.WithCancel(context.WithoutCancel(ctx))
+	defer cut()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(d.grace, cut) })
+	defer stop()
+
+	var wg sync.WaitGroup
+	d.mu.Lock()
+	for name := range d.terminals {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &worker{d: d, term: d.terminals[name], wake: d.wake[name], calls: calls}
+			w.run(ctx)
+		}()
+	}
+	d.mu.Unlock()
+	wg.Wait()
+	return nil
+}
+
+func (d *Dispatcher) gate(provider string) time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.gates[provider]
+}
+
+func (d *Dispatcher) setGate(provider string, until time.Time) {
+	d.mu.Lock()
+	if until.After(d.gates[provider]) {
+		d.gates[provider] = until
+	}
+	d.mu.Unlock()
+}
+
+// backoff returns the pause before try n (1-based): exponential, capped,
+// with "equal jitter" so terminals that failed together do not retry
+// together.
+func (d *Dispatcher) backoff(n int) time.Duration {
+	if n < 1 {
+		n = 1
+	}
+	b := d.base
+	for i := 1; i < n && b < d.max; i++ {
+		b *= 2
+	}
+	b = min(b, d.max)
+	return b/2 + rand.N(b/2+1)
+}
+
+type worker struct {
+	d     *Dispatcher
+	term  bridge.Terminal
+	wake  chan struct{}
+	calls context.Context
+	// tries counts failed tries of the current head (sends and queries),
+	// for the backoff; it is reset when the head changes.
+	head  string
+	tries int
+}
+
+func (w *worker) run(ctx context.Context) {
+	log := w.d.log.With("terminal", w.term.Name)
+	for ctx.Err() == nil {
+		wait, err := w.step(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Error("worker step failed; retrying", "err", err)
+			wait = w.d.backoff(3)
+		}
+		if wait == 0 {
+			continue
+		}
+		var timer *time.Timer
+		var fire <-chan time.Time
+		if wait > 0 {
+			timer = time.NewTimer(wait)
+			fire = timer.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-w.wake:
+		case <-fire:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+// step does one unit of work. It returns how long to wait before the next
+// step: 0 for at once, < 0 for until woken.
+func (w *worker) step(ctx context.Context) (time.Duration, error) {
+	d := w.d
+	now := d.now()
+	deadline, err := d.store.NextDeadline(ctx, w.term.Name)
+	if err != nil {
+		return 0, err
+	}
+	if !deadline.IsZero() && !deadline.After(now) {
+		if _, err := d.store.ExpireDue(ctx, w.term.Name, now); err != nil {
+			return 0, err
+		}
+		return 0, nil
+	}
+	r, err := d.store.Head(ctx, w.term.Name)
+	if err != nil {
+		return 0, err
+	}
+	if r == nil {
+		if deadline.IsZero() {
+			return -1, nil
+		}
+		return deadline.Sub(now), nil
+	}
+	if r.ID != w.head {
+		w.head, w.tries = r.ID, 0
+	}
+	notBefore := r.NextAt
+	if g := d.gate(w.term.Provider); g.After(notBefore) {
+		notBefore = g
+	}
+	if notBefore.After(now) {
+		wait := notBefore.Sub(now)
+		if !deadline.IsZero() {
+			wait = min(wait, deadline.Sub(now))
+		}
+		return wait, nil
+	}
+	return 0, w.process(ctx, r)
+}
+
+// process moves r one step towards its final state.
+func (w *worker) process(ctx context.Context, r *outbox.Record) error {
+	d := w.d
+	// Writes after a call must land even if shutdown began during it.
+	sctx := context.WithoutCancel(ctx)
+	log := d.log.With("id", r.ID, "terminal", w.term.Name, "op", r.Op, "reference", r.Reference)
+	req, final, err := w.request(ctx, r)
+	if err != nil {
+		return err
+	}
+	if final != nil {
+		return w.finish(sctx, r, *final, log)
+	}
+	if req == nil { // waiting for the original sale to finish elsewhere
+		_, err := d.store.Defer(sctx, r, r.State, d.now().Add(d.backoff(w.tries+1)), "waiting_for_original")
+		w.tries++
+		return err
+	}
+	prov := d.providers[w.term.Provider]
+
+	if r.MaybeSent {
+		res, err := prov.Query(w.calls, *req)
+		switch {
+		case err == nil:
+			log.Info("reconciled by query", "status", res.Status)
+			return w.finish(sctx, r, res, log)
+		case errors.Is(err, bridge.ErrNotFound):
+			if r.Op == protocol.TypeSale && !r.Deadline.IsZero() && !d.now().Before(r.Deadline) {
+				log.Info("provider never received the sale and its deadline passed: expired")
+				_, err := d.store.Finish(sctx, r, outbox.Expired, nil)
+				return err
+			}
+			log.Info("provider never received the request: sending again")
+		default:
+			w.tries++
+			wait := max(d.backoff(w.tries), bridge.RetryAfterOf(err))
+			log.Warn("query failed; will try again", "err", err, "in", wait)
+			w.gateOn(err)
+			_, err := d.store.Defer(sctx, r, r.State, d.now().Add(wait), "query_"+bridge.CodeOf(err))
+			return err
+		}
+	} else if r.Op == protocol.TypeSale && !r.Deadline.IsZero() && !d.now().Before(r.Deadline) {
+		_, err := d.store.Finish(sctx, r, outbox.Expired, nil)
+		return err
+	}
+
+	if _, err := d.store.Begin(sctx, r); err != nil {
+		if errors.Is(err, outbox.ErrStale) { // cancelled meanwhile
+			return nil
+		}
+		return err
+	}
+	res, err := prov.Send(w.calls, *req)
+	if err == nil {
+		return w.finish(sctx, r, res, log)
+	}
+	w.tries++
+	kind := bridge.KindOf(err)
+	state := outbox.Unknown
+	wait := max(d.backoff(w.tries), bridge.RetryAfterOf(err))
+	if kind == bridge.NotSent {
+		state = outbox.Queued
+		w.gateOn(err)
+	} else {
+		// Ask soon: the answer is usually there already.
+		wait = min(wait, d.base)
+	}
+	log.Warn("send did not finish", "attempt", r.Attempts, "kind", kind, "err", err, "retry_in", wait)
+	_, err = d.store.Defer(sctx, r, state, d.now().Add(wait), bridge.CodeOf(err))
+	return err
+}
+
+func (w *worker) gateOn(err error) {
+	if ra := bridge.RetryAfterOf(err); ra > 0 {
+		w.d.setGate(w.term.Provider, w.d.now().Add(ra))
+	}
+}
+
+func (w *worker) finish(ctx context.Context, r *outbox.Record, res bridge.Result, log *slog.Logger) error {
+	state := outbox.Failed
+	switch res.Status {
+	case bridge.Approved:
+		state = outbox.Approved
+	case bridge.Declined:
+		state = outbox.Declined
+	}
+	body, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("dispatch: result of %s: %w", r.ID, err)
+	}
+	if _, err := w.d.store.Finish(ctx, r, state, body); err != nil {
+		if errors.Is(err, outbox.ErrStale) {
+			return nil
+		}
+		return err
+	}
+	log.Info("finished", "status", state, "code", res.Code)
+	return nil
+}
+
+// request builds the provider request for r. It returns a final result
+// instead when r cannot be done (its original sale was not approved), and
+// neither when r must wait for its original to finish.
+func (w *worker) request(ctx context.Context, r *outbox.Record) (*bridge.Request, *bridge.Result, error) {
+	cmd, perr := protocol.Decode(r.Body)
+	if perr != nil {
+		// The agent wrote this body itself; failing it is the only safe
+		// move, and nothing was sent.
+		return nil, &bridge.Result{Status: bridge.Failed, Code: "internal_error", Message: "stored request is unreadable: " + perr.Message}, nil
+	}
+	req := &bridge.Request{
+		ID: r.ID, Op: bridge.Op(r.Op), Terminal: w.term, Amount: cmd.Amount, Reference: r.Reference,
+	}
+	if r.OriginalID == "" {
+		return req, nil, nil
+	}
+	orig, _, err := w.d.store.Get(ctx, r.OriginalID)
+	if errors.Is(err, outbox.ErrNotFound) {
+		return nil, &bridge.Result{Status: bridge.Failed, Code: protocol.CodeUnknownOriginal, Message: "original sale " + r.OriginalID + " is no longer known"}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if !orig.State.Final() {
+		return nil, nil, nil
+	}
+	if orig.State != outbox.Approved {
+		return nil, &bridge.Result{Status: bridge.Failed, Code: protocol.CodeInvalidOriginal,
+			Message: fmt.Sprintf("original sale %s is %s, not approved: there is nothing to %s", orig.ID, orig.State, r.Op)}, nil
+	}
+	var res bridge.Result
+	if err := json.Unmarshal(orig.Result, &res); err != nil || res.Payment == nil {
+		return nil, &bridge.Result{Status: bridge.Failed, Code: "internal_error", Message: "original sale's payment details are unreadable"}, nil
+	}
+	ocmd, _ := protocol.Decode(orig.Body)
+	req.Original = &bridge.Original{ID: orig.ID, Reference: orig.Reference, Amount: ocmd.Amount, Payment: *res.Payment}
+	return req, nil, nil
+}
