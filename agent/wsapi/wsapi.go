@@ -1,0 +1,518 @@
+// Package wsapi is the agent's WebSocket front door: protocol v1 at
+// /v1/ws. Each connection has one reader goroutine (decode, validate,
+// hand to the Backend) and one writer goroutine that owns the socket's
+// write side and streams committed outbox events to the register.
+//
+// A connection sees the events of the requests it sent on it; after
+// "resume" it sees every event after the given seq and everything new,
+// which is how a register that reconnects misses nothing.
+//
+// Before upgrading, the server checks the Host header (DNS rebinding), the
+// Origin header (cross-site WebSocket hijacking: browser pages from other
+// sites) and, for clients not on loopback, the pairing token.
+package wsapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tezgah/tezgah/agent/protocol"
+	"github.com/tezgah/tezgah/outbox"
+)
+
+// Backend is what the server needs from the agent.
+type Backend interface {
+	// Submit validates and durably stores a request command. existing is
+	// true when the id was known with the same body; ev is then its
+	// latest event. Validation failures are *protocol.Error.
+	Submit(ctx context.Context, c protocol.Command) (ev outbox.Event, existing bool, err error)
+	Lookup(ctx context.Context, id string) (outbox.Event, error)
+	Cancel(ctx context.Context, id string) (outbox.Event, error)
+	Status(ctx context.Context) (protocol.Event, error)
+	Events(ctx context.Context, since int64, limit int) ([]outbox.Event, error)
+	Changed() <-chan struct{}
+	LastSeq() int64
+}
+
+// Options configure a Server.
+type Options struct {
+	AllowedOrigins []string // exact Origin values browsers may connect from
+	AllowedHosts   []string // Host names accepted besides IP literals and localhost
+	PairingToken   string   // required from non-loopback clients; empty: refuse them
+	MaxFrameBytes  int64    // default 64 KiB
+	// Rate and Burst bound commands per connection (token bucket).
+	Rate  float64 // per second, default 100
+	Burst int     // default 200
+	// PingInterval is how often the server pings; a connection silent
+	// for 2.5 intervals is closed. Default 20s.
+	PingInterval time.Duration
+	Log          *slog.Logger
+}
+
+// Server serves protocol v1.
+type Server struct {
+	b    Backend
+	opts Options
+	up   websocket.Upgrader
+	log  *slog.Logger
+
+	mu     sync.Mutex // guards conns, closed
+	conns  map[*conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// New returns a Server for b.
+func New(b Backend, opts Options) *Server {
+	if opts.MaxFrameBytes <= 0 {
+		opts.MaxFrameBytes = 64 << 10
+	}
+	if opts.Rate <= 0 {
+		opts.Rate = 100
+	}
+	if opts.Burst <= 0 {
+		opts.Burst = 200
+	}
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = 20 * time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{b: b, opts: opts, log: opts.Log, conns: map[*conn]struct{}{}}
+	s.up = websocket.Upgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		CheckOrigin:     s.originAllowed,
+	}
+	return s
+}
+
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser: registers and scripts send none
+	}
+	for _, o := range s.opts.AllowedOrigins {
+		if strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostAllowed guards against DNS rebinding: a page on evil.example whose
+// name is re-pointed at 127.0.0.1 arrives with Host: evil.example. IP
+// literals cannot be rebound, so they are always fine.
+func (s *Server) hostAllowed(r *http.Request) bool {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if net.ParseIP(host) != nil || strings.EqualFold(host, "localhost") {
+		return true
+	}
+	for _, h := range s.opts.AllowedHosts {
+		if strings.EqualFold(h, host) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	if s.opts.PairingToken == "" {
+		return false
+	}
+	tok := r.URL.Query().Get("token") // old register runtimes cannot set headers on a WebSocket
+	if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		tok = v
+	}
+	return subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.PairingToken)) == 1
+}
+
+// ServeHTTP upgrades a request to a protocol v1 connection.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.hostAllowed(r) {
+		s.log.Warn("refused WebSocket: Host not allowed", "host", r.Host, "remote", r.RemoteAddr)
+		http.Error(w, "tezgah: Host "+r.Host+" is not allowed; add it to agent.allowed_hosts", http.StatusForbidden)
+		return
+	}
+	if !s.authorized(r) {
+		s.log.Warn("refused WebSocket: no valid pairing token", "remote", r.RemoteAddr)
+		http.Error(w, "tezgah: clients outside this machine need the pairing token (agent.pairing_token)", http.StatusUnauthorized)
+		return
+	}
+	if !s.originAllowed(r) {
+		s.log.Warn("refused WebSocket: Origin not allowed", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+		http.Error(w, "tezgah: Origin not allowed; add it to agent.allowed_origins", http.StatusForbidden)
+		return
+	}
+	ws, err := s.up.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	c := &conn{
+		s: s, ws: ws,
+		out:      make(chan item, 64),
+		done:     make(chan struct{}),
+		interest: map[string]bool{},
+		tokens:   float64(s.opts.Burst),
+		last:     time.Now(),
+		log:      s.log.With("remote", r.RemoteAddr),
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "shutting down"), time.Now().Add(time.Second))
+		ws.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(2)
+	s.mu.Unlock()
+	c.log.Info("register connected")
+	go c.writer()
+	go c.reader()
+}
+
+// Shutdown closes every connection with "going away" and waits for their
+// goroutines. Registers reconnect and resume; nothing is lost since
+// everything they were sent is in the outbox.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		c.stop()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Conns reports the number of open connections.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// item is one thing for the writer: an event, or a resume.
+type item struct {
+	ev     protocol.Event
+	resume *int64
+}
+
+type conn struct {
+	s    *Server
+	ws   *websocket.Conn
+	out  chan item
+	done chan struct{}
+	once sync.Once
+	log  *slog.Logger
+
+	mu       sync.Mutex // guards interest, all
+	interest map[string]bool
+	all      bool
+
+	// token bucket, reader goroutine only
+	tokens float64
+	last   time.Time
+}
+
+func (c *conn) stop() {
+	c.once.Do(func() { close(c.done) })
+}
+
+func (c *conn) send(ev protocol.Event) {
+	select {
+	case c.out <- item{ev: ev}:
+	case <-c.done:
+	}
+}
+
+func (c *conn) watch(id string) {
+	c.mu.Lock()
+	c.interest[id] = true
+	c.mu.Unlock()
+}
+
+func (c *conn) unwatch(id string) {
+	c.mu.Lock()
+	delete(c.interest, id)
+	c.mu.Unlock()
+}
+
+// wants reports whether the stream event e goes to this connection, and
+// forgets ids whose result it carries.
+func (c *conn) wants(e outbox.Event) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.interest[e.ID] {
+		if e.Type == outbox.EventResult {
+			delete(c.interest, e.ID)
+		}
+		return true
+	}
+	return c.all
+}
+
+func (c *conn) allow() bool {
+	now := time.Now()
+	c.tokens = min(float64(c.s.opts.Burst), c.tokens+now.Sub(c.last).Seconds()*c.s.opts.Rate)
+	c.last = now
+	if c.tokens < 1 {
+		return false
+	}
+	c.tokens--
+	return true
+}
+
+func (c *conn) reader() {
+	defer c.s.wg.Done()
+	defer c.stop()
+	wait := c.s.opts.PingInterval * 5 / 2
+	c.ws.SetReadLimit(16 << 20) // hard cap; frames over MaxFrameBytes are skipped, not fatal
+	c.ws.SetReadDeadline(time.Now().Add(wait))
+	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(wait)) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		typ, r, err := c.ws.NextReader()
+		if err != nil {
+			if !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) && ctx.Err() == nil {
+				c.log.Info("register disconnected", "err", err)
+			}
+			return
+		}
+		c.ws.SetReadDeadline(time.Now().Add(wait))
+		data, err := io.ReadAll(io.LimitReader(r, c.s.opts.MaxFrameBytes+1))
+		if err != nil {
+			return
+		}
+		if int64(len(data)) > c.s.opts.MaxFrameBytes {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return
+			}
+			c.send(protocol.ErrorEvent("", protocol.Errorf(protocol.CodeFrameTooLarge, "",
+				"frame is larger than %d bytes; nothing was stored", c.s.opts.MaxFrameBytes)))
+			continue
+		}
+		if typ != websocket.TextMessage {
+			c.send(protocol.ErrorEvent("", protocol.Errorf(protocol.CodeUnsupportedFrame, "", "send commands as text frames of UTF-8 JSON")))
+			continue
+		}
+		if !c.allow() {
+			c.send(protocol.ErrorEvent(peekID(data), protocol.Errorf(protocol.CodeRateLimited, "",
+				"more than %.0f commands per second; nothing was stored, send it again", c.s.opts.Rate)))
+			continue
+		}
+		c.handle(ctx, data)
+	}
+}
+
+// peekID finds the id of a command that failed to decode, so the error
+// event can name it when possible.
+func peekID(data []byte) string {
+	var v struct {
+		ID any `json:"id"`
+	}
+	_ = json.Unmarshal(data, &v)
+	id, _ := v.ID.(string)
+	if len(id) > 64 {
+		return ""
+	}
+	return id
+}
+
+func (c *conn) handle(ctx context.Context, data []byte) {
+	cmd, perr := protocol.Decode(data)
+	if perr != nil {
+		c.send(protocol.ErrorEvent(peekID(data), perr))
+		return
+	}
+	b := c.s.b
+	switch cmd.Type {
+	case protocol.TypePing:
+		c.send(protocol.Event{Type: "pong"})
+	case protocol.TypeStatus:
+		ev, err := b.Status(ctx)
+		if err != nil {
+			c.send(protocol.ErrorEvent("", c.internal(err)))
+			return
+		}
+		c.send(ev)
+	case protocol.TypeResume:
+		since := cmd.Since
+		select {
+		case c.out <- item{resume: &since}:
+		case <-c.done:
+		}
+	case protocol.TypeQuery:
+		ev, err := b.Lookup(ctx, cmd.ID)
+		if err != nil {
+			c.send(protocol.ErrorEvent(cmd.ID, c.lookupError(cmd.ID, err)))
+			return
+		}
+		c.replay(ev)
+	case protocol.TypeCancel:
+		c.watch(cmd.ID)
+		if _, err := b.Cancel(ctx, cmd.ID); err != nil {
+			c.unwatch(cmd.ID)
+			if errors.Is(err, outbox.ErrNotCancellable) {
+				cur, _ := b.Lookup(ctx, cmd.ID)
+				c.send(protocol.ErrorEvent(cmd.ID, protocol.Errorf(protocol.CodeNotCancellable, "id",
+					"%s may already have reached the provider (state %s); it will finish with its real result", cmd.ID, cur.State)))
+				return
+			}
+			c.send(protocol.ErrorEvent(cmd.ID, c.lookupError(cmd.ID, err)))
+		}
+		// The "cancelled" result reaches this connection through the stream.
+	default:
+		c.watch(cmd.ID)
+		ev, existing, err := b.Submit(ctx, cmd)
+		if err != nil {
+			c.unwatch(cmd.ID)
+			var pe *protocol.Error
+			if errors.As(err, &pe) {
+				c.send(protocol.ErrorEvent(cmd.ID, pe))
+				return
+			}
+			c.send(protocol.ErrorEvent(cmd.ID, c.internal(err)))
+			return
+		}
+		if existing {
+			if ev.Type == outbox.EventResult {
+				c.unwatch(cmd.ID)
+			}
+			c.replay(ev)
+		}
+		// A new request's "accepted" reaches this connection through the
+		// stream, which carries only committed events.
+	}
+}
+
+func (c *conn) replay(ev outbox.Event) {
+	w := protocol.FromOutbox(ev)
+	w.Replay = true
+	c.send(w)
+}
+
+func (c *conn) lookupError(id string, err error) *protocol.Error {
+	if errors.Is(err, outbox.ErrNotFound) {
+		return protocol.Errorf(protocol.CodeNotFound, "id", "no request with id %q (unknown, or older than the retention period)", id)
+	}
+	return c.internal(err)
+}
+
+func (c *conn) internal(err error) *protocol.Error {
+	if errors.Is(err, outbox.ErrClosed) {
+		return protocol.Errorf(protocol.CodeShuttingDown, "", "the agent is shutting down; nothing was stored, send it again after reconnecting")
+	}
+	c.log.Error("command failed", "err", err)
+	return protocol.Errorf(protocol.CodeUnavailable, "", "the agent could not store the command; nothing was stored, send it again")
+}
+
+const writeWait = 10 * time.Second
+
+func (c *conn) writer() {
+	defer c.s.wg.Done()
+	defer func() {
+		c.stop()
+		c.ws.Close()
+		c.s.mu.Lock()
+		delete(c.s.conns, c)
+		c.s.mu.Unlock()
+	}()
+	ping := time.NewTicker(c.s.opts.PingInterval)
+	defer ping.Stop()
+	b := c.s.b
+	cursor := b.LastSeq()
+	write := func(ev protocol.Event) bool {
+		c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+		if err := c.ws.WriteJSON(ev); err != nil {
+			c.log.Info("write failed; closing", "err", err)
+			return false
+		}
+		return true
+	}
+	for {
+		changed := b.Changed()
+		// Stream committed events past the cursor, a page at a time.
+		for cursor < b.LastSeq() {
+			evs, err := b.Events(context.Background(), cursor, 256)
+			if err != nil {
+				c.log.Error("reading events failed", "err", err)
+				break
+			}
+			if len(evs) == 0 { // the rest was pruned
+				cursor = b.LastSeq()
+				break
+			}
+			for _, e := range evs {
+				cursor = e.Seq
+				if c.wants(e) && !write(protocol.FromOutbox(e)) {
+					return
+				}
+			}
+		}
+		select {
+		case <-c.done:
+			c.ws.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseGoingAway, "agent shutting down"), time.Now().Add(time.Second))
+			return
+		case <-changed:
+		case it := <-c.out:
+			if it.resume != nil {
+				c.mu.Lock()
+				c.all = true
+				c.mu.Unlock()
+				cursor = min(*it.resume, b.LastSeq())
+				last := b.LastSeq()
+				if !write(protocol.Event{Type: "resumed", Since: it.resume, LastSeq: &last}) {
+					return
+				}
+				continue
+			}
+			if !write(it.ev) {
+				return
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				return
+			}
+		}
+	}
+}

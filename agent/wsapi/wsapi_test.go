@@ -1,0 +1,246 @@
+package wsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tezgah/tezgah/agent/protocol"
+	"github.com/tezgah/tezgah/outbox"
+)
+
+// storeBackend is the smallest Backend over a real outbox: it accepts
+// every terminal. The agent's own tests cover validation against config.
+type storeBackend struct{ *outbox.Store }
+
+func (b storeBackend) Submit(ctx context.Context, c protocol.Command) (outbox.Event, bool, error) {
+	ev, existing, err := b.Accept(ctx, outbox.NewRequest{ID: c.ID, Terminal: c.Terminal, Op: c.Type, Body: c.Canonical()})
+	if errors.Is(err, outbox.ErrIDConflict) {
+		err = protocol.Errorf(protocol.CodeIDConflict, "id", "conflict")
+	}
+	return ev, existing, err
+}
+func (b storeBackend) Lookup(ctx context.Context, id string) (outbox.Event, error) {
+	_, ev, err := b.Get(ctx, id)
+	return ev, err
+}
+func (b storeBackend) Status(ctx context.Context) (protocol.Event, error) {
+	return protocol.Event{Type: "status"}, nil
+}
+
+func serve(t *testing.T, opts Options) (*httptest.Server, *outbox.Store) {
+	t.Helper()
+	store, err := outbox.Open(filepath.Join(t.TempDir(), "o.db"), outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(storeBackend{store}, opts)
+	ts := httptest.NewServer(s)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		ts.Close()
+		store.Close()
+	})
+	return ts, store
+}
+
+func dial(t *testing.T, ts *httptest.Server, h http.Header) *websocket.Conn {
+	t.Helper()
+	c, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/v1/ws", h)
+	if err != nil {
+		t.Fatalf("dial: %v (status %v)", err, resp)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func read(t *testing.T, c *websocket.Conn) protocol.Event {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var ev protocol.Event
+	if err := c.ReadJSON(&ev); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return ev
+}
+
+func TestHandshakeChecks(t *testing.T) {
+	ts, _ := serve(t, Options{AllowedOrigins: []string{"http://127.0.0.1:8417"}, AllowedHosts: []string{"kasa.local"}})
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/v1/ws"
+	tests := []struct {
+		name   string
+		header http.Header
+		host   string
+		status int
+	}{
+		{"plain client", nil, "", http.StatusSwitchingProtocols},
+		{"allowed origin", http.Header{"Origin": {"http://127.0.0.1:8417"}}, "", http.StatusSwitchingProtocols},
+		{"foreign origin", http.Header{"Origin": {"https://evil.example"}}, "", http.StatusForbidden},
+		{"rebound host", nil, "evil.example", http.StatusForbidden},
+		{"configured host", nil, "kasa.local:8417", http.StatusSwitchingProtocols},
+		{"localhost", nil, "localhost:8417", http.StatusSwitchingProtocols},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := websocket.Dialer{}
+			h := tc.header
+			if h == nil {
+				h = http.Header{}
+			}
+			if tc.host != "" {
+				h.Set("Host", tc.host)
+			}
+			c, resp, err := d.Dial(url, h)
+			if c != nil {
+				c.Close()
+			}
+			if resp == nil {
+				t.Fatalf("no response: %v", err)
+			}
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+		})
+	}
+}
+
+func TestPairingTokenForLAN(t *testing.T) {
+	s := New(nil, Options{PairingToken: "s3cret"})
+	for _, tc := range []struct {
+		remote, auth, query string
+		ok                  bool
+	}{
+		{"127.0.0.1:5000", "", "", true},
+		{"[::1]:5000", "", "", true},
+		{"192.0.2.7:5000", "", "", false},
+		{"192.0.2.7:5000", "Bearer s3cret", "", true},
+		{"192.0.2.7:5000", "Bearer wrong", "", false},
+		{"192.0.2.7:5000", "", "token=s3cret", true},
+	} {
+		r := httptest.NewRequest("GET", "/v1/ws?"+tc.query, nil)
+		r.RemoteAddr = tc.remote
+		if tc.auth != "" {
+			r.Header.Set("Authorization", tc.auth)
+		}
+		if got := s.authorized(r); got != tc.ok {
+			t.Errorf("%s %q %q: authorized=%v, want %v", tc.remote, tc.auth, tc.query, got, tc.ok)
+		}
+	}
+	if New(nil, Options{}).authorized(&http.Request{RemoteAddr: "192.0.2.7:5000"}) {
+		t.Error("LAN client allowed with no pairing token configured")
+	}
+}
+
+// Bad input of every kind gets an error event and the connection keeps
+// working; nothing is stored.
+func TestBadInputKeepsConnection(t *testing.T) {
+	ts, store := serve(t, Options{MaxFrameBytes: 1024})
+	c := dial(t, ts, nil)
+	cases := []struct {
+		frame []byte
+		typ   int
+		code  string
+	}{
+		{[]byte(`{"type":`), websocket.TextMessage, protocol.CodeInvalidJSON},
+		{[]byte(`{"type":"sale","id":"R1","terminal":"k","amount":1.005}`), websocket.TextMessage, protocol.CodeInvalidAmount},
+		{[]byte(`{"type":"sale","id":"R1","terminal":"k","amount":"1.00","tip":"2"}`), websocket.TextMessage, protocol.CodeUnknownField},
+		{[]byte(`{"type":"ping","pad":"` + strings.Repeat("x", 5000) + `"}`), websocket.TextMessage, protocol.CodeFrameTooLarge},
+		{[]byte(`{"type":"ping"}`), websocket.BinaryMessage, protocol.CodeUnsupportedFrame},
+		{[]byte(`{"type":"query","id":"nope"}`), websocket.TextMessage, protocol.CodeNotFound},
+	}
+	for _, tc := range cases {
+		if err := c.WriteMessage(tc.typ, tc.frame); err != nil {
+			t.Fatal(err)
+		}
+		ev := read(t, c)
+		if ev.Type != "error" || ev.Error == nil || ev.Error.Code != tc.code {
+			t.Fatalf("frame %.60s: got %+v, want error %s", tc.frame, ev, tc.code)
+		}
+	}
+	c.WriteJSON(map[string]string{"type": "ping"})
+	if ev := read(t, c); ev.Type != "pong" {
+		t.Fatalf("after bad input: %+v, want pong", ev)
+	}
+	if store.LastSeq() != 0 {
+		t.Fatalf("bad input stored %d events", store.LastSeq())
+	}
+}
+
+func TestAcceptedThenReplay(t *testing.T) {
+	ts, _ := serve(t, Options{})
+	c := dial(t, ts, nil)
+	sale := `{"type":"sale","id":"R1","terminal":"k","amount":"5.00"}`
+	c.WriteMessage(websocket.TextMessage, []byte(sale))
+	ev := read(t, c)
+	if ev.Type != "accepted" || ev.ID != "R1" || ev.Seq != 1 || ev.State != "queued" || ev.Replay {
+		t.Fatalf("got %+v", ev)
+	}
+	c.WriteMessage(websocket.TextMessage, []byte(sale))
+	if ev := read(t, c); ev.Type != "accepted" || ev.Seq != 1 || !ev.Replay {
+		t.Fatalf("duplicate: %+v, want replay of seq 1", ev)
+	}
+	c.WriteMessage(websocket.TextMessage, []byte(`{"type":"sale","id":"R1","terminal":"k","amount":"6.00"}`))
+	if ev := read(t, c); ev.Type != "error" || ev.Error.Code != protocol.CodeIDConflict {
+		t.Fatalf("conflict: %+v", ev)
+	}
+}
+
+func TestResumeDeliversEverything(t *testing.T) {
+	ts, store := serve(t, Options{})
+	for i := range 5 {
+		store.Accept(context.Background(), outbox.NewRequest{ID: "R" + string(rune('0'+i)), Terminal: "k", Op: "sale", Body: []byte{byte(i)}})
+	}
+	c := dial(t, ts, nil)
+	c.WriteJSON(map[string]any{"type": "resume", "since": 2})
+	if ev := read(t, c); ev.Type != "resumed" || *ev.LastSeq != 5 {
+		t.Fatalf("got %+v", ev)
+	}
+	for want := int64(3); want <= 5; want++ {
+		if ev := read(t, c); ev.Seq != want {
+			t.Fatalf("seq %d, want %d", ev.Seq, want)
+		}
+	}
+	store.Accept(context.Background(), outbox.NewRequest{ID: "LIVE", Terminal: "k", Op: "sale", Body: []byte("x")})
+	if ev := read(t, c); ev.ID != "LIVE" || ev.Seq != 6 {
+		t.Fatalf("live after resume: %+v", ev)
+	}
+}
+
+func TestOtherConnectionsEventsNotSent(t *testing.T) {
+	ts, _ := serve(t, Options{})
+	a, b := dial(t, ts, nil), dial(t, ts, nil)
+	a.WriteMessage(websocket.TextMessage, []byte(`{"type":"sale","id":"A1","terminal":"k","amount":"1.00"}`))
+	read(t, a)
+	b.WriteJSON(map[string]string{"type": "ping"})
+	if ev := read(t, b); ev.Type != "pong" {
+		t.Fatalf("b got %+v before its pong: another register's event leaked", ev)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	ts, _ := serve(t, Options{Rate: 1, Burst: 2})
+	c := dial(t, ts, nil)
+	var codes []string
+	for range 3 {
+		c.WriteJSON(map[string]string{"type": "ping"})
+		ev := read(t, c)
+		codes = append(codes, ev.Type)
+		if ev.Error != nil {
+			codes[len(codes)-1] = ev.Error.Code
+		}
+	}
+	b, _ := json.Marshal(codes)
+	if string(b) != `["pong","pong","rate_limited"]` {
+		t.Fatalf("got %s", b)
+	}
+}
