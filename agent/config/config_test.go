@@ -1,0 +1,98 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const valid = `
+[agent]
+listen = "127.0.0.1:9000"
+[iyzico]
+base_url = "https://sandbox-api.iyzipay.com"
+client_id = "c"
+client_secret = "s"
+username = "u"
+password = "p"
+[[terminal]]
+name = "kasa-1"
+provider = "iyzico"
+device_id = "P1"
+model = "vuk507"
+`
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse("t.toml", []byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Agent.Listen != "127.0.0.1:9000" || c.Agent.SaleTimeout.Duration != 120*time.Second ||
+		c.Agent.Retention.Duration != 720*time.Hour || c.Iyzico.UnitCode != "C62" || c.Iyzico.Locale != "tr" {
+		t.Fatalf("defaults not applied: %+v %+v", c.Agent, c.Iyzico)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"unknown key with line", strings.Replace(valid, `device_id = "P1"`, `devce_id = "P1"`, 1),
+			`t.toml:13: unknown key "terminal.devce_id" (allowed: name, provider, device_id, model)`},
+		{"wrong type", strings.Replace(valid, `listen = "127.0.0.1:9000"`, `listen = 9000`, 1), "t.toml:3"},
+		{"bad duration", strings.Replace(valid, "[agent]", "[agent]\nsale_timeout = \"2 minutes\"", 1), "not a duration"},
+		{"bad model", strings.Replace(valid, `"vuk507"`, `"vuk508"`, 1), `terminal[1].model: "vuk508" is not one of vuk507, vuk509`},
+		{"duplicate terminal", valid + "[[terminal]]\nname = \"kasa-1\"\nprovider = \"iyzico\"\ndevice_id = \"P2\"\nmodel = \"vuk509\"\n", `terminal[2].name: "kasa-1" is used twice`},
+		{"no provider table", "[[terminal]]\nname = \"k\"\nprovider = \"iyzico\"\ndevice_id = \"P\"\nmodel = \"vuk507\"\n", "need an [iyzico] table"},
+		{"missing env secret", strings.Replace(valid, `client_secret = "s"`, `client_secret = "env:TEZGAH_TEST_UNSET"`, 1), "iyzico.client_secret: environment variable TEZGAH_TEST_UNSET is not set"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("t.toml", []byte(tc.in))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	t.Setenv("TEZGAH_TEST_SECRET", "from-env")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pw")
+	os.WriteFile(path, []byte("from-file\n"), 0o600)
+	in := strings.Replace(valid, `client_secret = "s"`, `client_secret = "env:TEZGAH_TEST_SECRET"`, 1)
+	in = strings.Replace(in, `password = "p"`, `password = "file:`+path+`"`, 1)
+	c, err := Parse("t.toml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Iyzico.ClientSecret != "from-env" || c.Iyzico.Password != "from-file" {
+		t.Fatalf("secrets %q %q", c.Iyzico.ClientSecret, c.Iyzico.Password)
+	}
+	if r := c.Redacted(); r.Iyzico.Password != "***" || c.Iyzico.Password != "from-file" {
+		t.Fatal("Redacted changed the original or kept the secret")
+	}
+	os.Chmod(path, 0o644)
+	if _, err := Parse("t.toml", []byte(in)); err == nil || !strings.Contains(err.Error(), "readable by other users") {
+		t.Fatalf("world-readable secret file accepted: %v", err)
+	}
+}
+
+// The example documents every key; it must stay valid.
+func TestExampleConfig(t *testing.T) {
+	t.Setenv("TEZGAH_PAIRING_TOKEN", "t")
+	t.Setenv("IYZICO_CLIENT_SECRET", "s")
+	t.Setenv("IYZICO_PASSWORD", "p")
+	if _, err := Load("../../configs/tezgah.example.toml"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(valid))
+	f.Add([]byte("[agent]\nlisten = 1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		Parse("f.toml", data) // must not panic
+	})
+}
