@@ -1,0 +1,82 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/tezgah/tezgah/bridge"
+	"github.com/tezgah/tezgah/bridge/iyzico"
+	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
+)
+
+// providers builds one adapter per provider table in the config.
+func (a *Agent) providers() (map[string]bridge.Provider, error) {
+	out := map[string]bridge.Provider{}
+	if c := a.cfg.Iyzico; c != nil {
+		version := c.SaleAppVersion
+		if version == "" {
+			version = a.opts.Version
+		}
+		client, err := iyzico.NewClient(iyzico.Config{
+			BaseURL:        c.BaseURL,
+			ClientID:       c.ClientID,
+			ClientSecret:   c.ClientSecret,
+			Username:       c.Username,
+			Password:       c.Password,
+			Locale:         c.Locale,
+			SaleAppName:    c.SaleAppName,
+			SaleAppVersion: version,
+			TaxGroupCode:   c.TaxGroupCode,
+			UnitCode:       c.UnitCode,
+			Timeout:        c.Timeout.Duration,
+			Now:            a.opts.Now,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("agent: iyzico: %w", err)
+		}
+		out["iyzico"] = client
+	}
+	return out, nil
+}
+
+// startSimulators serves the provider simulators on loopback and points
+// the config at them: the demo runs the real adapters against real HTTP
+// servers speaking each provider's wire format.
+func (a *Agent) startSimulators(ctx context.Context, wg *sync.WaitGroup) error {
+	if a.cfg.Iyzico == nil {
+		return nil
+	}
+	var devices []string
+	for _, t := range a.cfg.Terminals {
+		if t.Provider == "iyzico" {
+			devices = append(devices, t.DeviceID)
+		}
+	}
+	sim := iyzicosim.New(iyzicosim.Options{
+		ClientID:     a.cfg.Iyzico.ClientID,
+		ClientSecret: a.cfg.Iyzico.ClientSecret,
+		Username:     a.cfg.Iyzico.Username,
+		Password:     a.cfg.Iyzico.Password,
+		Devices:      devices,
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("agent: demo simulator: %w", err)
+	}
+	srv := &http.Server{Handler: sim}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("demo simulator stopped", "err", err)
+		}
+	}()
+	context.AfterFunc(ctx, func() { srv.Close() })
+	a.cfg.Iyzico.BaseURL = "http://" + ln.Addr().String()
+	a.log.Info("demo: iyzico simulator running", "url", a.cfg.Iyzico.BaseURL)
+	return nil
+}

@@ -1,0 +1,430 @@
+// Package iyzicosim is a simulator of the iyzico Terminal API: a real HTTP
+// server on the same paths with the same payloads (the wire types of
+// package iyzico, built from ../shared/reference/iyzico-terminal-api.md),
+// with per-device state, a ledger of every money movement, and fault
+// injection. It serves the demo mode, the tests and cmd/tezgah-sim.
+//
+// State rules: one operation at a time per device (380201 otherwise);
+// void only for payments of the device's current batch, i.e. before its
+// end of day; refunds up to what is left of the sale (380112 otherwise).
+// A repeated transactionReferenceId on a sale is charged again — iyzico
+// documents no deduplication (reference §1, open question 3), and the
+// worst case is what tezgah's tests must catch.
+//
+// Magic amounts: a sale whose minor part is 51 (e.g. 10.51) is declined by
+// the "bank" (BANK_ERROR 10051, "Yetersiz bakiye").
+package iyzicosim
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tezgah/tezgah/bridge/iyzico"
+	"github.com/tezgah/tezgah/money"
+)
+
+// Demo credentials, used by tezgah's demo mode and tezgah-sim's defaults.
+const (
+	DemoClientID     = "demo-client"
+	DemoClientSecret = "demo-secret"
+	DemoUsername     = "demo"
+	DemoPassword     = "demo"
+)
+
+// Options configure a Server.
+type Options struct {
+	ClientID, ClientSecret, Username, Password string
+	Devices                                    []string      // deviceUniqueIds the merchant has
+	TokenTTL                                   time.Duration // default 2h (expires_in 7199, §2.2)
+	RetryAfter                                 int           // seconds in 429 answers, default 1
+	Seed                                       uint64
+	Now                                        func() time.Time
+}
+
+// Faults are injected failures; see SetFaults and PUT /_sim/faults.
+type Faults struct {
+	Latency         time.Duration `json:"latency"`         // added to every business call, while the device is busy
+	FailRate5xx     float64       `json:"fail_rate"`       // 500 before processing
+	RateLimitRate   float64       `json:"rate_limit_rate"` // 429 + Retry-After before processing
+	DropAfterRecord float64       `json:"drop_rate"`       // record the money movement, then drop the connection unanswered
+	ExpireTokens    bool          `json:"expire_tokens"`   // every token issued so far expires now (once)
+	Hang            bool          `json:"hang"`            // black hole: never answer business calls
+}
+
+// Entry is one money movement in the ledger.
+type Entry struct {
+	Op        string    `json:"op"` // sale | refund | void
+	Device    string    `json:"device"`
+	Reference string    `json:"transactionReferenceId"`
+	PaymentID string    `json:"paymentId"`
+	Amount    int64     `json:"amount"` // minor units
+	Currency  string    `json:"currency"`
+	At        time.Time `json:"at"`
+}
+
+type txn struct {
+	op       string
+	ref      string
+	device   string
+	failed   *iyzico.Envelope // set for a declined or failed operation
+	pay      *payment         // the payment it created or touched
+	response any              // what was answered, for queries
+}
+
+type payment struct {
+	id, ref, device, currency string
+	amount, refunded          int64
+	voided                    bool
+	batch                     int
+	date                      int
+	authCode, hostRef         string
+}
+
+type device struct {
+	busy  bool
+	batch int
+}
+
+// Server is the simulator. It implements http.Handler.
+type Server struct {
+	opts Options
+	now  func() time.Time
+
+	mu       sync.Mutex // guards everything below
+	faults   Faults
+	rng      *mrand.Rand
+	codes    map[string]time.Time
+	tokens   map[string]time.Time
+	refresh  map[string]bool
+	devices  map[string]*device
+	byRef    map[string]*txn
+	payments map[string]*payment
+	ledger   []Entry
+	seq      int
+}
+
+// New returns a simulator.
+func New(opts Options) *Server {
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = 7199 * time.Second
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = 1
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{
+		opts: opts, now: opts.Now,
+		rng:   mrand.New(mrand.NewPCG(opts.Seed, 0x17a1c0)),
+		codes: map[string]time.Time{}, tokens: map[string]time.Time{}, refresh: map[string]bool{},
+		devices: map[string]*device{}, byRef: map[string]*txn{}, payments: map[string]*payment{},
+	}
+	for _, d := range opts.Devices {
+		s.devices[d] = &device{batch: 1}
+	}
+	return s
+}
+
+// SetFaults replaces the injected faults.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.ExpireTokens {
+		for t := range s.tokens {
+			s.tokens[t] = time.Time{}
+		}
+		f.ExpireTokens = false
+	}
+	s.faults = f
+}
+
+// Ledger returns a copy of every money movement so far.
+func (s *Server) Ledger() []Entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Entry(nil), s.ledger...)
+}
+
+// ChargesByReference counts sale charges per transactionReferenceId.
+func (s *Server) ChargesByReference() map[string]int {
+	out := map[string]int{}
+	for _, e := range s.Ledger() {
+		if e.Op == "sale" {
+			out[e.Reference]++
+		}
+	}
+	return out
+}
+
+func (s *Server) roll(p float64) bool { return p > 0 && s.rng.Float64() < p }
+
+func randToken() string {
+	var b [24]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// ServeHTTP routes a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/_sim/healthz":
+		fmt.Fprintln(w, "ok")
+		return
+	case "/_sim/ledger":
+		writeJSON(w, http.StatusOK, s.Ledger())
+		return
+	case "/_sim/faults":
+		s.adminFaults(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	switch r.URL.Path {
+	case "/in-store/oauth2/authorize":
+		s.authorize(w, r)
+	case "/in-store/oauth2/token", "/in-store/oauth2/token/refresh":
+		s.token(w, r)
+	default:
+		h, ok := routes[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		s.business(w, r, h)
+	}
+}
+
+func (s *Server) adminFaults(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		s.mu.Lock()
+		f := s.faults
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, f)
+	case http.MethodPut, http.MethodPost:
+		var f Faults
+		if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.SetFaults(f)
+		writeJSON(w, http.StatusOK, f)
+	default:
+		http.Error(w, "GET or PUT", http.StatusMethodNotAllowed)
+	}
+}
+
+// authorize is §2.1: all fields required, single-use code valid 10 min.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	r.ParseForm()
+	f := r.PostForm
+	for _, k := range []string{"scope", "client_id", "client_secret", "response_type", "username", "password", "request_timestamp"} {
+		if f.Get(k) == "" {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"errorCode": "invalid_request", "description": k + " is required"})
+			return
+		}
+	}
+	if f.Get("scope") != "iyzipayApiGateway" || f.Get("response_type") != "code" ||
+		f.Get("client_id") != s.opts.ClientID || f.Get("client_secret") != s.opts.ClientSecret ||
+		f.Get("username") != s.opts.Username || f.Get("password") != s.opts.Password {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"errorCode": "invalid_client", "description": "Bad credentials"})
+		return
+	}
+	code := randToken()
+	now := s.now()
+	s.mu.Lock()
+	s.codes[code] = now.Add(10 * time.Minute)
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, iyzico.AuthorizeResponse{Code: code, IssuedAt: now.Format(time.RFC3339Nano), ExpiredAt: now.Add(10 * time.Minute).Format(time.RFC3339Nano)})
+}
+
+// token is §2.2/§2.3: Basic client auth; authorization_code or refresh_token.
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	id, secret, ok := r.BasicAuth()
+	if !ok || id != s.opts.ClientID || secret != s.opts.ClientSecret {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client"})
+		return
+	}
+	r.ParseForm()
+	f := r.PostForm
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch f.Get("grant_type") {
+	case "authorization_code":
+		exp, ok := s.codes[f.Get("code")]
+		delete(s.codes, f.Get("code")) // single use
+		if !ok || s.now().After(exp) {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant"})
+			return
+		}
+	case "refresh_token":
+		if !s.refresh[f.Get("refresh_token")] {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_grant"})
+			return
+		}
+		delete(s.refresh, f.Get("refresh_token"))
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
+		return
+	}
+	access, refresh := randToken(), randToken()
+	s.tokens[access] = s.now().Add(s.opts.TokenTTL)
+	s.refresh[refresh] = true
+	writeJSON(w, http.StatusOK, iyzico.TokenResponse{AccessToken: access, RefreshToken: refresh, Scope: "iyzipayApiGateway",
+		TokenType: "Bearer", ExpiresIn: int(s.opts.TokenTTL / time.Second)})
+}
+
+// handler processes one business call with s.mu held and the device
+// reserved. It returns the HTTP status and body, and whether money moved
+// (only then may the drop fault apply).
+type handler struct {
+	model  string // "vuk507" | "vuk509"
+	op     string
+	decode func() any
+	do     func(s *Server, req any) (status int, body any, moved bool)
+}
+
+func fail(model, op, code, group, msg string) (int, any, bool) {
+	status := http.StatusBadRequest
+	if model == "vuk509" && op == "void" {
+		status = http.StatusUnprocessableEntity // §3.4: void failures are 422
+	}
+	env := iyzico.Envelope{Status: "failure", ErrorCode: code, ErrorGroup: group, ErrorMessage: msg}
+	if model == "vuk509" {
+		env.ConsumerErrorMessage = msg
+	}
+	return status, env, false
+}
+
+func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
+	now := s.now()
+	// Read the body first: the server notices a client that goes away
+	// only once the body is consumed, and a black-holed call must end
+	// when its client gives up.
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return
+	}
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	s.mu.Lock()
+	exp, known := s.tokens[tok]
+	f := s.faults
+	limited, broken, drop := s.roll(f.RateLimitRate), s.roll(f.FailRate5xx), s.roll(f.DropAfterRecord)
+	s.mu.Unlock()
+	switch {
+	case !known:
+		writeJSON(w, http.StatusUnauthorized, iyzico.Envelope{Status: "failure", ErrorCode: "100310", ErrorGroup: "SYSTEM_ERROR", ErrorMessage: "Invalid token!"})
+		return
+	case now.After(exp):
+		writeJSON(w, http.StatusUnauthorized, iyzico.Envelope{Status: "failure", ErrorCode: "100311", ErrorGroup: "SYSTEM_ERROR", ErrorMessage: "Access token expired!"})
+		return
+	case f.Hang:
+		<-r.Context().Done()
+		return
+	case limited:
+		w.Header().Set("Retry-After", strconv.Itoa(s.opts.RetryAfter))
+		writeJSON(w, http.StatusTooManyRequests, iyzico.Envelope{Status: "failure", ErrorMessage: "Too many requests"})
+		return
+	case broken:
+		http.Error(w, "simulated internal error", http.StatusInternalServerError)
+		return
+	}
+	req := h.decode()
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(req); err != nil {
+		status, body, _ := fail(h.model, h.op, "380104", "VALIDATION_ERROR", "Invalid request body: "+err.Error())
+		writeJSON(w, status, body)
+		return
+	}
+	if msg := validate(req); msg != "" {
+		status, body, _ := fail(h.model, h.op, "380105", "VALIDATION_ERROR", msg)
+		writeJSON(w, status, body)
+		return
+	}
+	dev := deviceOf(req)
+	s.mu.Lock()
+	d, ok := s.devices[dev]
+	if !ok {
+		s.mu.Unlock()
+		status, body, _ := fail(h.model, h.op, "380101", "BUSINESS_ERROR", "Auth Device not found! For username: "+s.opts.Username)
+		writeJSON(w, status, body)
+		return
+	}
+	if d.busy && h.op != "query" && h.op != "refundable" {
+		s.mu.Unlock()
+		status, body, _ := fail(h.model, h.op, "380201", "DEVICE_ERROR", "Terminal is currently busy, please wait for the previous operation to complete")
+		writeJSON(w, status, body)
+		return
+	}
+	reserve := h.op != "query" && h.op != "refundable"
+	if reserve {
+		d.busy = true
+	}
+	s.mu.Unlock()
+	if f.Latency > 0 { // the customer presenting the card
+		select {
+		case <-time.After(f.Latency):
+		case <-r.Context().Done():
+		}
+	}
+	s.mu.Lock()
+	status, body, moved := h.do(s, req)
+	if reserve {
+		d.busy = false
+	}
+	s.mu.Unlock()
+	if moved && drop {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close() // recorded, never answered
+				return
+			}
+		}
+	}
+	writeJSON(w, status, body)
+}
+
+func (s *Server) nextPayment(ref, dev, cur string, amount int64, d *device) *payment {
+	s.seq++
+	now := s.now()
+	date, _ := strconv.Atoi(now.Format("20060102"))
+	p := &payment{id: strconv.Itoa(29811000 + s.seq), ref: ref, device: dev, currency: cur, amount: amount,
+		batch: d.batch, date: date, authCode: fmt.Sprintf("%06d", 100000+s.seq), hostRef: fmt.Sprintf("HR%010d", s.seq)}
+	s.payments[p.id] = p
+	return p
+}
+
+func (s *Server) record(op string, p *payment, ref string, amount int64) {
+	s.ledger = append(s.ledger, Entry{Op: op, Device: p.device, Reference: ref, PaymentID: p.id, Amount: amount, Currency: p.currency, At: s.now()})
+}
+
+func parseAmount(v, cur string) (int64, bool) {
+	a, err := money.Positive(v, cur)
+	return a.Minor, err == nil
+}
+
+func amountString(minor int64, cur string) string {
+	return money.Amount{Minor: minor, Currency: cur}.String()
+}
+
+func jsonNumber(s string) json.Number { return json.Number(s) }

@@ -1,0 +1,67 @@
+// Command tezgah-sim runs the provider simulators as their own process,
+// so register developers can work without a provider account, and tests
+// can kill the agent while the provider side keeps its records.
+//
+// The iyzico Terminal API simulator is served at the root (its paths do
+// not collide with other providers'); /_sim/ledger and /_sim/faults are
+// the admin endpoints.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
+)
+
+func main() {
+	fs := flag.NewFlagSet("tezgah-sim", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:8418", "address to listen on; port 0 picks a free one")
+	seed := fs.Uint64("seed", 1, "random seed for fault injection")
+	latency := fs.Duration("latency", 0, "added to every business call (the customer presenting the card)")
+	failRate := fs.Float64("fail-rate", 0, "share of business calls answered 500 before processing")
+	rateLimit := fs.Float64("rate-limit-rate", 0, "share of business calls answered 429 with Retry-After")
+	dropRate := fs.Float64("drop-rate", 0, "share of money movements recorded and then left unanswered (connection dropped)")
+	tokenTTL := fs.Duration("token-ttl", 7199*time.Second, "access token lifetime")
+	devices := fs.String("devices", "P00134,P00135", "comma-separated deviceUniqueIds")
+	clientID := fs.String("client-id", iyzicosim.DemoClientID, "OAuth client id")
+	clientSecret := fs.String("client-secret", iyzicosim.DemoClientSecret, "OAuth client secret")
+	username := fs.String("username", iyzicosim.DemoUsername, "user name")
+	password := fs.String("password", iyzicosim.DemoPassword, "password")
+	fs.Parse(os.Args[1:])
+
+	sim := iyzicosim.New(iyzicosim.Options{
+		ClientID: *clientID, ClientSecret: *clientSecret, Username: *username, Password: *password,
+		Devices: strings.Split(*devices, ","), TokenTTL: *tokenTTL, Seed: *seed,
+	})
+	sim.SetFaults(iyzicosim.Faults{Latency: *latency, FailRate5xx: *failRate, RateLimitRate: *rateLimit, DropAfterRecord: *dropRate})
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tezgah-sim:", err)
+		os.Exit(1)
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Printf("tezgah-sim: iyzico Terminal API simulator listening on http://%s\n", ln.Addr())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(os.Stderr, "tezgah-sim:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,137 @@
+// Command tezgah is the payment edge agent: `tezgah run` serves cash
+// registers; the other subcommands manage it as an OS service.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/tezgah/tezgah/agent"
+	"github.com/tezgah/tezgah/agent/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `tezgah — payment edge agent for shop cash registers
+
+Usage:
+  tezgah run [--demo] [--config FILE] [--data-dir DIR] [--listen ADDR]
+  tezgah version
+
+Run "tezgah run --demo" to try it with built-in provider simulators.
+Docs: docs/operations.md, docs/protocol.md, docs/configuration.md
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "tezgah", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "tezgah: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	demo := fs.Bool("demo", false, "run with built-in provider simulators and two demo terminals")
+	cfgPath := fs.String("config", "", "configuration file (default "+config.DefaultPath()+")")
+	dataDir := fs.String("data-dir", "", "data directory for the database and logs (overrides agent.data_dir)")
+	listen := fs.String("listen", "", "address to listen on, e.g. 127.0.0.1:8417; port 0 picks a free port")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "tezgah run: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	var cfg *config.Config
+	switch {
+	case *demo && *cfgPath != "":
+		fmt.Fprintln(stderr, "tezgah run: --demo and --config are exclusive")
+		return 2
+	case *demo:
+		cfg = config.Demo()
+		// Keep demo data apart from a real installation's.
+		cfg.Agent.DataDir = filepath.Join(config.DefaultDataDir(), "demo")
+	default:
+		path := *cfgPath
+		if path == "" {
+			path = config.DefaultPath()
+		}
+		var err error
+		if cfg, err = config.Load(path); err != nil {
+			fmt.Fprintf(stderr, "tezgah run: %v\n", err)
+			if errors.Is(err, os.ErrNotExist) && *cfgPath == "" {
+				fmt.Fprintln(stderr, "(no configuration yet: try `tezgah run --demo`, or copy configs/tezgah.example.toml there)")
+			}
+			return 1
+		}
+	}
+	if *dataDir != "" {
+		cfg.Agent.DataDir = *dataDir
+	}
+	if *listen != "" {
+		cfg.Agent.Listen = *listen
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level(cfg.Agent.LogLevel)}))
+	a, err := agent.New(cfg, agent.Options{
+		Version: version,
+		Log:     log,
+		Demo:    *demo,
+		Ready: func(url string) {
+			fmt.Fprintf(stdout, "tezgah %s listening on %s\n", version, url)
+			if *demo {
+				fmt.Fprintf(stdout, "demo terminals: kasa-1, kasa-2 (iyzico simulator); data in %s\n", cfg.Agent.DataDir)
+				fmt.Fprintln(stdout, `try: {"type":"sale","id":"R1-000123","terminal":"kasa-1","amount":"150.00"}`)
+			}
+		},
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "tezgah run: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := a.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "tezgah run: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func level(s string) slog.Level {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
