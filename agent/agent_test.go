@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"os"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,11 +19,11 @@ import (
 )
 
 type harness struct {
-	sim   *iyzicosim.Server
-	url   string
-	cfg   *config.Config
-	stop  func()
-	dir   string
+	sim  *iyzicosim.Server
+	url  string
+	cfg  *config.Config
+	stop func()
+	dir  string
 }
 
 // startAgent runs a real agent against an iyzicosim HTTP server, with its
