@@ -313,15 +313,18 @@ func (s *Store) Begin(ctx context.Context, r *Record) (Event, error) {
 
 // Defer puts a pending request back to wait until next: state Queued (the
 // provider certainly did not act, or said it never saw the reference) or
-// Unknown (it may have). An event is logged only when the state changes,
-// so a long outage does not flood the log with identical retries.
+// Unknown (it may have). It also stores r.MaybeSent, so a caller that knows
+// the last attempt never left the machine can say so; a request no
+// attempt of which may have reached the provider can be cancelled or
+// expired without asking it. An event is logged only when the state
+// changes, so a long outage does not flood the log with identical retries.
 func (s *Store) Defer(ctx context.Context, r *Record, state State, next time.Time, reason string) (*Event, error) {
 	if state != Queued && state != Unknown {
 		return nil, fmt.Errorf("outbox: defer %s: bad state %q", r.ID, state)
 	}
 	evs, err := s.do(ctx, func(w *wtx) error {
-		res, err := w.tx.Exec(`UPDATE requests SET state = ?, next_at = ?, reason = ?, updated_at = ?
-			WHERE id = ? AND final_at IS NULL`, state, ms(next), reason, w.now.UnixMilli(), r.ID)
+		res, err := w.tx.Exec(`UPDATE requests SET state = ?, next_at = ?, reason = ?, maybe_sent = ?, updated_at = ?
+			WHERE id = ? AND final_at IS NULL`, state, ms(next), reason, r.MaybeSent, w.now.UnixMilli(), r.ID)
 		if err != nil {
 			return fmt.Errorf("outbox: defer %s: %w", r.ID, err)
 		}

@@ -288,6 +288,7 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 				return err
 			}
 			log.Info("provider never received the request: sending again")
+			r.MaybeSent = false
 		default:
 			w.tries++
 			wait := max(d.backoff(w.tries), bridge.RetryAfterOf(err))
@@ -316,7 +317,9 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 	state := outbox.Unknown
 	wait := max(d.backoff(w.tries), bridge.RetryAfterOf(err))
 	if kind == bridge.NotSent {
-		state = outbox.Queued
+		// This attempt never reached the provider, and every earlier one
+		// was ruled out by the provider's "not found" before it was made.
+		state, r.MaybeSent = outbox.Queued, false
 		w.gateOn(err)
 	} else {
 		// Ask soon: the answer is usually there already.

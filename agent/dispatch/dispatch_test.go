@@ -167,11 +167,15 @@ func TestStateMachine(t *testing.T) {
 				return bridge.Result{Status: bridge.Declined, Code: "card_declined"}, nil
 			}}, nil,
 			outbox.Declined, []string{"send R1"}, []string{"queued", "sending", "declined"}},
-		{"not sent: query, then send again",
-			[]func(bridge.Request) (bridge.Result, error){fail(bridge.NotSent, "connect_failed"), approved},
-			[]func(bridge.Request) (bridge.Result, error){notFound},
-			outbox.Approved, []string{"send R1", "query R1", "send R1"},
+		{"not sent: send again",
+			[]func(bridge.Request) (bridge.Result, error){fail(bridge.NotSent, "connect_failed"), approved}, nil,
+			outbox.Approved, []string{"send R1", "send R1"},
 			[]string{"queued", "sending", "queued", "sending", "approved"}},
+		{"unknown, not found, then not sent: no query needed after",
+			[]func(bridge.Request) (bridge.Result, error){fail(bridge.Unknown, "timeout"), fail(bridge.NotSent, "connect_failed"), approved},
+			[]func(bridge.Request) (bridge.Result, error){notFound},
+			outbox.Approved, []string{"send R1", "query R1", "send R1", "send R1"},
+			[]string{"queued", "sending", "unknown", "sending", "queued", "sending", "approved"}},
 		{"unknown outcome reconciled without resending",
 			[]func(bridge.Request) (bridge.Result, error){fail(bridge.Unknown, "timeout")},
 			[]func(bridge.Request) (bridge.Result, error){fail(bridge.NotSent, "connect_failed"), fail(bridge.Unknown, "timeout"), approved},
@@ -220,12 +224,10 @@ func TestMaybeSentSalePastDeadlineIsQueried(t *testing.T) {
 	var mu sync.Mutex
 	deadlinePassed := false
 	p := &script{
-		send: []func(bridge.Request) (bridge.Result, error){func(bridge.Request) (bridge.Result, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			return bridge.Result{}, &bridge.Error{Kind: bridge.NotSent, Code: "rate_limited", RetryAfter: 300 * time.Millisecond}
-		}},
+		send: []func(bridge.Request) (bridge.Result, error){fail(bridge.Unknown, "timeout")},
 		query: []func(bridge.Request) (bridge.Result, error){func(bridge.Request) (bridge.Result, error) {
+			return bridge.Result{}, &bridge.Error{Kind: bridge.NotSent, Code: "rate_limited", RetryAfter: 300 * time.Millisecond}
+		}, func(bridge.Request) (bridge.Result, error) {
 			mu.Lock()
 			deadlinePassed = true
 			mu.Unlock()
@@ -238,7 +240,7 @@ func TestMaybeSentSalePastDeadlineIsQueried(t *testing.T) {
 	if ev.State != outbox.Expired || !deadlinePassed {
 		t.Fatalf("state %s (queried=%v), want expired after a query", ev.State, deadlinePassed)
 	}
-	if calls := p.Calls(); !eq(calls, []string{"send R1", "query R1"}) {
+	if calls := p.Calls(); !eq(calls, []string{"send R1", "query R1", "query R1"}) {
 		t.Fatalf("calls %v", calls)
 	}
 }

@@ -1,0 +1,153 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// event is the part of protocol v1 events the tests read.
+type event struct {
+	Type    string `json:"type"`
+	ID      string `json:"id"`
+	Seq     int64  `json:"seq"`
+	State   string `json:"state"`
+	Status  string `json:"status"`
+	Replay  bool   `json:"replay"`
+	Payment struct {
+		PaymentID string `json:"payment_id"`
+	} `json:"payment"`
+	Error *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// register behaves like a careful cash register: it keeps the last seq
+// it processed, resumes from it on every reconnect, and sends again (same
+// id, same body) every command it has not seen "accepted" for.
+type register struct {
+	t    *testing.T
+	url  func() string
+	cmds map[string][]byte // id -> command
+
+	mu        sync.Mutex // guards the fields below
+	lastSeq   int64
+	accepted  map[string]bool
+	acceptSeq map[string]int64 // seq of the "accepted" event
+	results   map[string]event
+	problems  []string
+	changed   chan struct{}
+}
+
+func newRegister(t *testing.T, url func() string) *register {
+	return &register{t: t, url: url, cmds: map[string][]byte{}, accepted: map[string]bool{}, acceptSeq: map[string]int64{},
+		results: map[string]event{}, changed: make(chan struct{}, 1)}
+}
+
+func (r *register) add(id string, cmd map[string]any) {
+	cmd["id"] = id
+	b, _ := json.Marshal(cmd)
+	r.cmds[id] = b
+}
+
+func (r *register) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		r.session(ctx)
+		select { // agent down: try again shortly
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (r *register) session(ctx context.Context) {
+	d := websocket.Dialer{HandshakeTimeout: 2 * time.Second}
+	c, _, err := d.DialContext(ctx, r.url(), nil)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	r.mu.Lock()
+	since := r.lastSeq
+	var pending [][]byte
+	for id, cmd := range r.cmds {
+		if !r.accepted[id] {
+			pending = append(pending, cmd)
+		}
+	}
+	r.mu.Unlock()
+	if err := c.WriteJSON(map[string]any{"type": "resume", "since": since}); err != nil {
+		return
+	}
+	go func() {
+		for _, cmd := range pending {
+			if c.WriteMessage(websocket.TextMessage, cmd) != nil {
+				return
+			}
+		}
+	}()
+	for {
+		var ev event
+		if err := c.ReadJSON(&ev); err != nil {
+			return
+		}
+		r.observe(ev)
+	}
+}
+
+func (r *register) observe(ev event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ev.Seq > 0 && !ev.Replay {
+		if ev.Seq <= r.lastSeq {
+			// resume replays from lastSeq exclusive; an older seq on the
+			// stream would be a protocol bug.
+			r.problems = append(r.problems, fmt.Sprintf("seq went back: %d after %d", ev.Seq, r.lastSeq))
+		}
+		r.lastSeq = ev.Seq
+	}
+	if _, mine := r.cmds[ev.ID]; !mine {
+		return
+	}
+	switch ev.Type {
+	case "accepted", "state":
+		r.accepted[ev.ID] = true
+		if ev.Type == "accepted" && ev.Seq > 0 {
+			r.acceptSeq[ev.ID] = ev.Seq
+		}
+	case "result":
+		r.accepted[ev.ID] = true
+		if prev, ok := r.results[ev.ID]; ok && (prev.Status != ev.Status || prev.Payment.PaymentID != ev.Payment.PaymentID) {
+			r.problems = append(r.problems, fmt.Sprintf("%s: result changed from %s/%s to %s/%s", ev.ID, prev.Status, prev.Payment.PaymentID, ev.Status, ev.Payment.PaymentID))
+		}
+		r.results[ev.ID] = ev
+	case "error":
+		if ev.Error != nil && ev.Error.Code != "shutting_down" && ev.Error.Code != "unavailable" {
+			r.problems = append(r.problems, fmt.Sprintf("%s: error %s: %s", ev.ID, ev.Error.Code, ev.Error.Message))
+		}
+	}
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (r *register) done() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.results) == len(r.cmds)
+}
+
+func (r *register) counts() (accepted, final int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.accepted), len(r.results)
+}
