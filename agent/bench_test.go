@@ -1,0 +1,131 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tezgah/tezgah/agent/config"
+	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
+)
+
+// benchAgent starts an agent with n terminals on an in-process simulator
+// with zero latency.
+func benchAgent(b *testing.B, n int) string {
+	b.Helper()
+	cfg := config.Demo()
+	cfg.Terminals = nil
+	var devices []string
+	for i := 1; i <= n; i++ {
+		dev := fmt.Sprint("DEV", i)
+		devices = append(devices, dev)
+		cfg.Terminals = append(cfg.Terminals, config.Terminal{Name: fmt.Sprint("kasa-", i), Provider: "iyzico", DeviceID: dev, Model: "vuk507"})
+	}
+	sim := iyzicosim.New(iyzicosim.Options{ClientID: cfg.Iyzico.ClientID, ClientSecret: cfg.Iyzico.ClientSecret,
+		Username: cfg.Iyzico.Username, Password: cfg.Iyzico.Password, Devices: devices})
+	ts := httptest.NewServer(sim)
+	b.Cleanup(ts.Close)
+	cfg.Iyzico.BaseURL = ts.URL
+	cfg.Agent.DataDir = b.TempDir()
+	cfg.Agent.Listen = "127.0.0.1:0"
+	ready := make(chan string, 1)
+	a, _ := New(cfg, Options{Version: "bench", Ready: func(u string) { ready <- u }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	return <-ready
+}
+
+type msg struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+// BenchmarkAcceptLatency: one command in, its "accepted" out, over real
+// WebSocket connections, with 1 and 64 registers sending at once.
+func BenchmarkAcceptLatency(b *testing.B) {
+	for _, conns := range []int{1, 64} {
+		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
+			url := benchAgent(b, 2)
+			var next atomic.Int64
+			lat := make([]time.Duration, b.N)
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for c := range conns {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					defer ws.Close()
+					for {
+						i := next.Add(1) - 1
+						if i >= int64(b.N) {
+							return
+						}
+						id := fmt.Sprintf("B%d-%d", c, i)
+						t0 := time.Now()
+						ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"sale","id":"`+id+`","terminal":"kasa-1","amount":"1.00","expires_in":3600}`))
+						for {
+							var m msg
+							if err := ws.ReadJSON(&m); err != nil {
+								b.Error(err)
+								return
+							}
+							if m.Type == "accepted" && m.ID == id {
+								break
+							}
+						}
+						lat[i] = time.Since(t0)
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
+	}
+}
+
+// BenchmarkSalesEndToEnd: sales from accept to approved result across 50
+// terminals against the simulator with zero latency.
+func BenchmarkSalesEndToEnd(b *testing.B) {
+	const terminals = 50
+	url := benchAgent(b, terminals)
+	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ws.Close()
+	b.ResetTimer()
+	start := time.Now()
+	go func() {
+		for i := range b.N {
+			ws.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"type":"sale","id":"E%d","terminal":"kasa-%d","amount":"1.00","expires_in":3600}`, i, 1+i%terminals)))
+		}
+	}()
+	for got := 0; got < b.N; {
+		var m msg
+		if err := ws.ReadJSON(&m); err != nil {
+			b.Fatal(err)
+		}
+		if m.Type == "result" {
+			got++
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sales/s")
+}
