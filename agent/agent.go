@@ -49,6 +49,7 @@ type Agent struct {
 	disp      *dispatch.Dispatcher
 	ws        *wsapi.Server
 	terminals map[string]bridge.Terminal
+	provs     map[string]bridge.Provider
 }
 
 // DBFile is the outbox's file name inside the data directory.
@@ -99,6 +100,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.provs = providers
 	terms := make([]bridge.Terminal, 0, len(a.terminals))
 	for _, t := range a.terminals {
 		terms = append(terms, t)
@@ -194,6 +196,9 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 			return outbox.Event{}, false, err
 		}
 	}
+	if err := a.validate(c); err != nil {
+		return outbox.Event{}, false, err
+	}
 	req := outbox.NewRequest{ID: c.ID, Terminal: c.Terminal, Op: c.Type, Body: c.Canonical(), OriginalID: c.OriginalID}
 	if c.Type == protocol.TypeSale {
 		d := a.cfg.Agent.SaleTimeout.Duration
@@ -214,6 +219,61 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 		a.disp.Wake(c.Terminal)
 	}
 	return ev, existing, nil
+}
+
+// validate lets the terminal's adapter refuse what its provider cannot
+// do (an operation it lacks, a field it needs), before anything is stored.
+func (a *Agent) validate(c protocol.Command) error {
+	t := a.terminals[c.Terminal]
+	v, ok := a.provs[t.Provider].(bridge.Validator)
+	if !ok {
+		return nil
+	}
+	err := v.Validate(bridge.Request{ID: c.ID, Op: bridge.Op(c.Type), Terminal: t, Amount: c.Amount, Items: c.Items, Customer: c.Customer})
+	return providerError(err)
+}
+
+// providerError turns an adapter's verdict on the register's input into
+// the protocol's error; other errors pass unchanged.
+func providerError(err error) error {
+	var ie *bridge.InputError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ie):
+		return protocol.Errorf(protocol.CodeInvalidField, ie.Field, "%s", ie.Message)
+	case errors.Is(err, bridge.ErrUnsupported):
+		return protocol.Errorf(protocol.CodeUnsupportedOp, "type", "%v", err)
+	}
+	return err
+}
+
+// Call implements wsapi.Backend: it asks the terminal's provider
+// something that moves no money and answers at once; nothing is stored.
+func (a *Agent) Call(ctx context.Context, c protocol.Command) (protocol.Event, error) {
+	t, ok := a.terminals[c.Terminal]
+	if !ok {
+		return protocol.Event{}, protocol.Errorf(protocol.CodeUnknownTerminal, "terminal",
+			"no terminal %q; this agent has %s", c.Terminal, a.terminalNames())
+	}
+	caller, ok := a.provs[t.Provider].(bridge.Caller)
+	if !ok {
+		return protocol.Event{}, protocol.Errorf(protocol.CodeUnsupportedOp, "op", "%s terminals offer no calls", t.Provider)
+	}
+	data, err := caller.Call(ctx, bridge.Call{ID: c.ID, Op: c.Op, Terminal: t, Params: c.Params})
+	if err != nil {
+		var be *bridge.Error
+		if errors.As(err, &be) {
+			a.log.Warn("call failed", "id", c.ID, "terminal", t.Name, "op", c.Op, "err", err)
+			return protocol.Event{}, protocol.Errorf(protocol.CodeProviderUnavailable, "",
+				"%s did not answer (%s); nothing changed, ask again later", t.Provider, be.Code)
+		}
+		if errors.Is(err, bridge.ErrUnsupported) {
+			return protocol.Event{}, protocol.Errorf(protocol.CodeUnsupportedOp, "op", "%v", err)
+		}
+		return protocol.Event{}, providerError(err)
+	}
+	return protocol.Event{Type: "reply", ID: c.ID, Op: c.Op, Data: data}, nil
 }
 
 func (a *Agent) checkOriginal(ctx context.Context, c protocol.Command) error {

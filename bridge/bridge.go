@@ -44,9 +44,23 @@ type Request struct {
 	Reference string       // ours, assigned at accept time, same for every attempt and query
 	// Original is the approved sale a refund or void refers to.
 	Original *Original
-	// Extra carries provider-specific fields from the register (sale items
-	// and the like) as raw JSON; nil when there are none.
+	// Items and Customer describe a sale for fiscal receipts; empty when
+	// the register sent none.
+	Items    []Item
+	Customer *Customer
+	// Extra carries provider-specific fields from the register as raw
+	// JSON; nil when there are none.
 	Extra json.RawMessage
+	// ProviderRef is the provider's own id for this request (Paywall
+	// PaymentRequestId, iyzico paymentId) if an earlier attempt stored
+	// one; Query uses it where the provider can only be asked by its id.
+	ProviderRef string
+	// Remember stores a provider-assigned id durably. An adapter whose
+	// provider hands back an id before the outcome is final calls it the
+	// moment the id arrives, before anything else, so that a crash or a
+	// lost answer afterwards is reconciled by that id. Nil in tests that
+	// do not need it: adapters check.
+	Remember RememberFunc
 }
 
 // Original is what a refund or void needs of the sale it refers to.

@@ -307,3 +307,33 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatal("Open of a newer schema succeeded")
 	}
 }
+
+func TestProviderRefSurvivesReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Accept(ctx, sale("R1", "kasa-1"))
+	r, _ := s.Head(ctx, "kasa-1")
+	if _, err := s.Begin(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetProviderRef(ctx, r, "PRQ-77"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // as if the process died right after the provider answered
+
+	s = openTest(t, path, nil)
+	got, _, err := s.Get(ctx, "R1")
+	if err != nil || got.ProviderRef != "PRQ-77" {
+		t.Fatalf("after reopen: %+v, %v", got, err)
+	}
+	if _, err := s.Finish(ctx, got, Approved, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetProviderRef(ctx, got, "other"); !errors.Is(err, ErrStale) {
+		t.Fatalf("SetProviderRef on a final request = %v, want ErrStale", err)
+	}
+}

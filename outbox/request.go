@@ -49,22 +49,24 @@ type NewRequest struct {
 
 // Record is a stored request.
 type Record struct {
-	N          int64
-	ID         string
-	Terminal   string
-	Op         string
-	Body       []byte
-	Reference  string
-	OriginalID string
-	State      State
-	Attempts   int
-	MaybeSent  bool // a call may have reached the provider: query before any resend
-	Deadline   time.Time
-	NextAt     time.Time
-	Reason     string
-	Result     []byte
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	N         int64
+	ID        string
+	Terminal  string
+	Op        string
+	Body      []byte
+	Reference string
+	// ProviderRef is the provider's own id for the request, once known.
+	ProviderRef string
+	OriginalID  string
+	State       State
+	Attempts    int
+	MaybeSent   bool // a call may have reached the provider: query before any resend
+	Deadline    time.Time
+	NextAt      time.Time
+	Reason      string
+	Result      []byte
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Event is one entry of the event log.
@@ -224,13 +226,13 @@ func decodeEvent(seq int64, body []byte) (Event, error) {
 	return e, nil
 }
 
-const recordCols = `n, id, terminal, op, body, reference, original_id, state, attempts, maybe_sent,
+const recordCols = `n, id, terminal, op, body, reference, provider_ref, original_id, state, attempts, maybe_sent,
 	deadline, next_at, reason, result, created_at, updated_at`
 
 func scanRecord(row interface{ Scan(...any) error }) (*Record, error) {
 	var r Record
 	var deadline, nextAt, created, updated int64
-	if err := row.Scan(&r.N, &r.ID, &r.Terminal, &r.Op, &r.Body, &r.Reference, &r.OriginalID, &r.State,
+	if err := row.Scan(&r.N, &r.ID, &r.Terminal, &r.Op, &r.Body, &r.Reference, &r.ProviderRef, &r.OriginalID, &r.State,
 		&r.Attempts, &r.MaybeSent, &deadline, &nextAt, &r.Reason, &r.Result, &created, &updated); err != nil {
 		return nil, err
 	}
@@ -344,6 +346,28 @@ func (s *Store) Defer(ctx context.Context, r *Record, state State, next time.Tim
 		return nil, nil
 	}
 	return &evs[0], nil
+}
+
+// SetProviderRef durably stores the provider's own id for a pending
+// request. It is called mid-call, the moment the provider hands the id
+// back, so it does not log an event.
+func (s *Store) SetProviderRef(ctx context.Context, r *Record, ref string) error {
+	_, err := s.do(ctx, func(w *wtx) error {
+		res, err := w.tx.Exec(`UPDATE requests SET provider_ref = ?, updated_at = ? WHERE id = ? AND final_at IS NULL`,
+			ref, w.now.UnixMilli(), r.ID)
+		if err != nil {
+			return fmt.Errorf("outbox: provider ref %s: %w", r.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrStale
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.ProviderRef = ref
+	return nil
 }
 
 // Finish records r's final state and result and logs the "result" event.

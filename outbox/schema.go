@@ -38,6 +38,9 @@ var migrations = []string{
 		body       BLOB NOT NULL
 	);
 	CREATE INDEX events_request ON events(request_id, seq);`,
+	// 2: the provider's own id for a request (Paywall PaymentRequestId),
+	// stored the moment it arrives so a lost answer is reconciled by it.
+	`ALTER TABLE requests ADD COLUMN provider_ref TEXT NOT NULL DEFAULT '';`,
 }
 
 // SchemaVersion is the version this build writes.

@@ -26,6 +26,10 @@ type Event struct {
 	Payment json.RawMessage `json:"payment,omitempty"`
 	Error   *Error          `json:"error,omitempty"`
 
+	// call reply: the provider operation and its answer
+	Op   string          `json:"op,omitempty"`
+	Data json.RawMessage `json:"data,omitempty"`
+
 	// resume reply
 	Since   *int64 `json:"since,omitempty"`
 	LastSeq *int64 `json:"last_seq,omitempty"`

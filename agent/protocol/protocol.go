@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/tezgah/tezgah/bridge"
 	"github.com/tezgah/tezgah/money"
 )
 
@@ -28,6 +29,10 @@ const (
 	TypeCancel   = "cancel"
 	TypeStatus   = "status"
 	TypePing     = "ping"
+	// TypeCall asks a provider something that moves no money (BIN check,
+	// installments, refundable amounts, terminal list); it is answered at
+	// once with a "reply" event and never stored.
+	TypeCall = "call"
 )
 
 // Error codes. They are part of the protocol: never rename one.
@@ -53,7 +58,10 @@ const (
 	CodeUnavailable      = "unavailable" // the agent could not store it now: nothing stored, retry
 	CodeShuttingDown     = "shutting_down"
 	CodeUnauthorized     = "unauthorized"
-	CodeInternal         = "internal_error"
+	// CodeProviderUnavailable: a call could not get the provider's answer
+	// now (network, provider error); nothing changed, ask again later.
+	CodeProviderUnavailable = "provider_unavailable"
+	CodeInternal            = "internal_error"
 )
 
 // Error is the error object of an "error" event.
@@ -84,6 +92,12 @@ type Command struct {
 	OriginalID string       // refund, void
 	ExpiresIn  int          // sale: seconds until the sale expires if not sent; 0 = agent default
 	Since      int64        // resume
+	// Items and Customer describe a sale for the fiscal receipt.
+	Items    []bridge.Item
+	Customer *bridge.Customer
+	// Op and Params are a call's provider operation and its arguments.
+	Op     string
+	Params json.RawMessage
 }
 
 // wire is the JSON shape of every command; which fields a type allows is
@@ -97,11 +111,15 @@ type wire struct {
 	OriginalID *string         `json:"original_id"`
 	ExpiresIn  *int            `json:"expires_in"`
 	Since      *int64          `json:"since"`
+	Items      json.RawMessage `json:"items"`
+	Customer   json.RawMessage `json:"customer"`
+	Op         *string         `json:"op"`
+	Params     json.RawMessage `json:"params"`
 }
 
 // allowed lists the fields each command accepts besides "type".
 var allowed = map[string][]string{
-	TypeSale:     {"id", "terminal", "amount", "currency", "expires_in"},
+	TypeSale:     {"id", "terminal", "amount", "currency", "expires_in", "items", "customer"},
 	TypeRefund:   {"id", "terminal", "amount", "currency", "original_id"},
 	TypeVoid:     {"id", "terminal", "original_id"},
 	TypeEndOfDay: {"id", "terminal"},
@@ -110,14 +128,17 @@ var allowed = map[string][]string{
 	TypeCancel:   {"id"},
 	TypeStatus:   {},
 	TypePing:     {},
+	TypeCall:     {"id", "terminal", "op", "params"},
 }
 
 // Types lists the command types in a stable order, for messages.
-var Types = []string{TypeSale, TypeRefund, TypeVoid, TypeEndOfDay, TypeQuery, TypeResume, TypeCancel, TypeStatus, TypePing}
+var Types = []string{TypeSale, TypeRefund, TypeVoid, TypeEndOfDay, TypeQuery, TypeResume, TypeCancel, TypeStatus, TypePing, TypeCall}
 
 // idPattern is deliberately plain ASCII: ids end up in provider
 // references, file names and logs, and old registers' encodings vary.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$`)
+
+var opPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 
 // MaxExpiresIn bounds a sale's deadline: past an hour the customer has
 // certainly left the counter.
@@ -189,11 +210,40 @@ func Decode(data []byte) (Command, *Error) {
 				return Command{}, Errorf(CodeUnsupportedCurr, "currency", "currency %q is not supported: use TRY, USD, EUR or GBP", cur)
 			}
 		}
-		a, perr := parseAmount(w.Amount, cur)
+		a, perr := parseAmount(w.Amount, cur, "amount")
 		if perr != nil {
 			return Command{}, perr
 		}
 		c.Amount = a
+	}
+	if len(w.Items) > 0 && string(w.Items) != "null" {
+		items, perr := decodeItems(w.Items, c.Amount)
+		if perr != nil {
+			return Command{}, perr
+		}
+		c.Items = items
+	}
+	if len(w.Customer) > 0 && string(w.Customer) != "null" {
+		cu, perr := decodeCustomer(w.Customer)
+		if perr != nil {
+			return Command{}, perr
+		}
+		c.Customer = cu
+	}
+	if typ == TypeCall {
+		if w.Op == nil || *w.Op == "" {
+			return Command{}, Errorf(CodeMissingField, "op", "op is required: the provider operation to call, e.g. \"bin_check\"")
+		}
+		if !opPattern.MatchString(*w.Op) {
+			return Command{}, Errorf(CodeInvalidField, "op", "op must be 1-40 of a-z 0-9 _ starting with a letter")
+		}
+		c.Op = *w.Op
+		if len(w.Params) > 0 && string(w.Params) != "null" {
+			if w.Params[0] != '{' {
+				return Command{}, Errorf(CodeInvalidField, "params", "params must be a JSON object")
+			}
+			c.Params = w.Params
+		}
 	}
 	if w.ExpiresIn != nil {
 		if *w.ExpiresIn < 1 || *w.ExpiresIn > MaxExpiresIn {
@@ -215,20 +265,20 @@ func Decode(data []byte) (Command, *Error) {
 
 // parseAmount accepts a decimal string or a JSON number, read exactly
 // from its text: 150.1 means 150.10, and 150.123 is refused, never rounded.
-func parseAmount(raw json.RawMessage, cur string) (money.Amount, *Error) {
+func parseAmount(raw json.RawMessage, cur, field string) (money.Amount, *Error) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return money.Amount{}, Errorf(CodeMissingField, "amount", `amount is required, e.g. "150.00"`)
+		return money.Amount{}, Errorf(CodeMissingField, field, `%s is required, e.g. "150.00"`, field)
 	}
 	var s string
 	switch raw[0] {
 	case '"':
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return money.Amount{}, Errorf(CodeInvalidAmount, "amount", "amount is not a valid string")
+			return money.Amount{}, Errorf(CodeInvalidAmount, field, "%s is not a valid string", field)
 		}
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		s = string(raw)
 	default:
-		return money.Amount{}, Errorf(CodeInvalidAmount, "amount", `amount must be a decimal string like "150.00" or a JSON number`)
+		return money.Amount{}, Errorf(CodeInvalidAmount, field, `%s must be a decimal string like "150.00" or a JSON number`, field)
 	}
 	a, err := money.Positive(s, cur)
 	switch {
@@ -236,13 +286,13 @@ func parseAmount(raw json.RawMessage, cur string) (money.Amount, *Error) {
 		return a, nil
 	case errors.Is(err, money.ErrPrecision):
 		d, _ := money.Digits(cur)
-		return money.Amount{}, Errorf(CodeInvalidAmount, "amount", "amount %s has more than %d decimal places for %s", s, d, cur)
+		return money.Amount{}, Errorf(CodeInvalidAmount, field, "%s %s has more than %d decimal places for %s", field, s, d, cur)
 	case errors.Is(err, money.ErrNotPos):
-		return money.Amount{}, Errorf(CodeInvalidAmount, "amount", "amount must be greater than zero")
+		return money.Amount{}, Errorf(CodeInvalidAmount, field, "%s must be greater than zero", field)
 	case errors.Is(err, money.ErrRange):
-		return money.Amount{}, Errorf(CodeInvalidAmount, "amount", "amount %s is too large", s)
+		return money.Amount{}, Errorf(CodeInvalidAmount, field, "%s %s is too large", field, s)
 	}
-	return money.Amount{}, Errorf(CodeInvalidAmount, "amount", `amount %q is not a plain decimal: digits with an optional "." and no sign, exponent or separators`, s)
+	return money.Amount{}, Errorf(CodeInvalidAmount, field, `%s %q is not a plain decimal: digits with an optional "." and no sign, exponent or separators`, field, s)
 }
 
 func contains(list []string, s string) bool {
@@ -283,17 +333,19 @@ func jsonProblem(err error) string {
 // it (a register retrying with another deadline is the same sale).
 func (c Command) Canonical() []byte {
 	v := struct {
-		Type       string `json:"type"`
-		ID         string `json:"id"`
-		Terminal   string `json:"terminal"`
-		Amount     string `json:"amount,omitempty"`
-		Currency   string `json:"currency,omitempty"`
-		OriginalID string `json:"original_id,omitempty"`
-	}{Type: c.Type, ID: c.ID, Terminal: c.Terminal, OriginalID: c.OriginalID}
+		Type       string           `json:"type"`
+		ID         string           `json:"id"`
+		Terminal   string           `json:"terminal"`
+		Amount     string           `json:"amount,omitempty"`
+		Currency   string           `json:"currency,omitempty"`
+		OriginalID string           `json:"original_id,omitempty"`
+		Items      []bridge.Item    `json:"items,omitempty"`
+		Customer   *bridge.Customer `json:"customer,omitempty"`
+	}{Type: c.Type, ID: c.ID, Terminal: c.Terminal, OriginalID: c.OriginalID, Items: c.Items, Customer: c.Customer}
 	if !c.Amount.IsZero() {
 		v.Amount, v.Currency = c.Amount.String(), c.Amount.Currency
 	}
-	b, _ := json.Marshal(v) // cannot fail: strings only
+	b, _ := json.Marshal(v) // cannot fail: strings, ints and slices of them
 	return b
 }
 

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -34,7 +35,7 @@ func TestDecodeValid(t *testing.T) {
 				t.Fatalf("Decode: %v", err)
 			}
 			got.Amount = tc.want.Amount // checked below
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("Decode = %+v, want %+v", got, tc.want)
 			}
 		})

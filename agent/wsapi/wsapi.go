@@ -43,7 +43,14 @@ type Backend interface {
 	Events(ctx context.Context, since int64, limit int) ([]outbox.Event, error)
 	Changed() <-chan struct{}
 	LastSeq() int64
+	// Call runs a provider operation that moves no money and returns its
+	// "reply" event. Failures are *protocol.Error.
+	Call(ctx context.Context, c protocol.Command) (protocol.Event, error)
 }
+
+// maxCalls bounds the calls one connection may have in flight: each waits
+// on a provider, and a register should not be able to pile them up.
+const maxCalls = 4
 
 // Options configure a Server.
 type Options struct {
@@ -178,6 +185,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		interest: map[string]bool{},
 		tokens:   float64(s.opts.Burst),
 		last:     time.Now(),
+		calls:    make(chan struct{}, maxCalls),
 		log:      s.log.With("remote", r.RemoteAddr),
 	}
 	s.mu.Lock()
@@ -243,6 +251,8 @@ type conn struct {
 	// token bucket, reader goroutine only
 	tokens float64
 	last   time.Time
+
+	calls chan struct{} // semaphore of calls in flight
 }
 
 func (c *conn) stop() {
@@ -387,6 +397,8 @@ func (c *conn) handle(ctx context.Context, data []byte) {
 			return
 		}
 		c.replay(ev)
+	case protocol.TypeCall:
+		c.call(ctx, cmd)
 	case protocol.TypeCancel:
 		c.watch(cmd.ID)
 		if _, err := b.Cancel(ctx, cmd.ID); err != nil {
@@ -422,6 +434,34 @@ func (c *conn) handle(ctx context.Context, data []byte) {
 		// A new request's "accepted" reaches this connection through the
 		// stream, which carries only committed events.
 	}
+}
+
+// call runs a provider call off the reader goroutine, so a slow provider
+// never stops the register's other commands; its reply goes through the
+// writer like every other frame.
+func (c *conn) call(ctx context.Context, cmd protocol.Command) {
+	select {
+	case c.calls <- struct{}{}:
+	default:
+		c.send(protocol.ErrorEvent(cmd.ID, protocol.Errorf(protocol.CodeRateLimited, "",
+			"%d calls are already waiting for the provider on this connection; send it again when one has answered", maxCalls)))
+		return
+	}
+	c.s.wg.Add(1)
+	go func() {
+		defer c.s.wg.Done()
+		defer func() { <-c.calls }()
+		ev, err := c.s.b.Call(ctx, cmd)
+		if err != nil {
+			var pe *protocol.Error
+			if !errors.As(err, &pe) {
+				pe = c.internal(err)
+			}
+			c.send(protocol.ErrorEvent(cmd.ID, pe))
+			return
+		}
+		c.send(ev)
+	}()
 }
 
 func (c *conn) replay(ev outbox.Event) {

@@ -36,6 +36,25 @@ func (b storeBackend) Status(ctx context.Context) (protocol.Event, error) {
 	return protocol.Event{Type: "status"}, nil
 }
 
+// Call answers op "echo" with its params and op "wait" once the test
+// lets it; anything else is unsupported.
+func (b storeBackend) Call(ctx context.Context, c protocol.Command) (protocol.Event, error) {
+	switch c.Op {
+	case "echo":
+		return protocol.Event{Type: "reply", ID: c.ID, Op: c.Op, Data: c.Params}, nil
+	case "wait":
+		select {
+		case <-callRelease:
+			return protocol.Event{Type: "reply", ID: c.ID, Op: c.Op}, nil
+		case <-ctx.Done():
+			return protocol.Event{}, ctx.Err()
+		}
+	}
+	return protocol.Event{}, protocol.Errorf(protocol.CodeUnsupportedOp, "op", "no op %q", c.Op)
+}
+
+var callRelease = make(chan struct{})
+
 func serve(t *testing.T, opts Options) (*httptest.Server, *outbox.Store) {
 	t.Helper()
 	store, err := outbox.Open(filepath.Join(t.TempDir(), "o.db"), outbox.Options{})
@@ -242,5 +261,25 @@ func TestRateLimit(t *testing.T) {
 	b, _ := json.Marshal(codes)
 	if string(b) != `["pong","pong","rate_limited"]` {
 		t.Fatalf("got %s", b)
+	}
+}
+
+func TestCallDoesNotBlockOtherCommands(t *testing.T) {
+	ts, _ := serve(t, Options{})
+	c := dial(t, ts, nil)
+	// A call waiting on its provider must not hold up the next command.
+	c.WriteMessage(websocket.TextMessage, []byte(`{"type":"call","id":"c1","terminal":"t","op":"wait"}`))
+	c.WriteMessage(websocket.TextMessage, []byte(`{"type":"call","id":"c2","terminal":"t","op":"echo","params":{"bin":"454360"}}`))
+	ev := read(t, c)
+	if ev.Type != "reply" || ev.ID != "c2" || string(ev.Data) != `{"bin":"454360"}` {
+		t.Fatalf("first frame = %+v, want c2's reply", ev)
+	}
+	c.WriteMessage(websocket.TextMessage, []byte(`{"type":"call","id":"c3","terminal":"t","op":"nope"}`))
+	if ev := read(t, c); ev.Type != "error" || ev.ID != "c3" || ev.Error.Code != protocol.CodeUnsupportedOp {
+		t.Fatalf("unknown op = %+v", ev)
+	}
+	callRelease <- struct{}{}
+	if ev := read(t, c); ev.Type != "reply" || ev.ID != "c1" {
+		t.Fatalf("after release = %+v, want c1's reply", ev)
 	}
 }
