@@ -36,6 +36,9 @@ type Options struct {
 	// Ready is called once the agent listens, with the WebSocket URL.
 	Ready func(wsURL string)
 	Now   func() time.Time
+	// tuneWS lets benchmarks lift the per-connection rate limit, which a
+	// real register never reaches but a load generator does at once.
+	tuneWS func(*wsapi.Options)
 }
 
 // Agent is one running agent.
@@ -109,13 +112,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	a.ws = wsapi.New(a, wsapi.Options{
+	wsOpts := wsapi.Options{
 		AllowedOrigins: a.cfg.Agent.AllowedOrigins,
 		AllowedHosts:   a.cfg.Agent.AllowedHosts,
 		PairingToken:   a.cfg.Agent.PairingToken,
 		MaxFrameBytes:  a.cfg.Agent.MaxFrameBytes,
 		Log:            a.log,
-	})
+	}
+	if a.opts.tuneWS != nil {
+		a.opts.tuneWS(&wsOpts)
+	}
+	a.ws = wsapi.New(a, wsOpts)
 
 	ln, err := net.Listen("tcp", a.cfg.Agent.Listen)
 	if err != nil {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tezgah/tezgah/agent/config"
+	"github.com/tezgah/tezgah/agent/wsapi"
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
 )
 
@@ -36,7 +38,8 @@ func benchAgent(b *testing.B, n int) string {
 	cfg.Agent.DataDir = b.TempDir()
 	cfg.Agent.Listen = "127.0.0.1:0"
 	ready := make(chan string, 1)
-	a, _ := New(cfg, Options{Version: "bench", Ready: func(u string) { ready <- u }})
+	a, _ := New(cfg, Options{Version: "bench", Ready: func(u string) { ready <- u },
+		tuneWS: func(o *wsapi.Options) { o.Rate, o.Burst = 1e9, 1<<30 }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
@@ -45,8 +48,9 @@ func benchAgent(b *testing.B, n int) string {
 }
 
 type msg struct {
-	Type string `json:"type"`
-	ID   string `json:"id"`
+	Type  string          `json:"type"`
+	ID    string          `json:"id"`
+	Error json.RawMessage `json:"error"`
 }
 
 // BenchmarkAcceptLatency: one command in, its "accepted" out, over real
@@ -81,6 +85,10 @@ func BenchmarkAcceptLatency(b *testing.B) {
 							var m msg
 							if err := ws.ReadJSON(&m); err != nil {
 								b.Error(err)
+								return
+							}
+							if m.Type == "error" {
+								b.Errorf("%s: %s", id, m.Error)
 								return
 							}
 							if m.Type == "accepted" && m.ID == id {
@@ -122,8 +130,11 @@ func BenchmarkSalesEndToEnd(b *testing.B) {
 		if err := ws.ReadJSON(&m); err != nil {
 			b.Fatal(err)
 		}
-		if m.Type == "result" {
+		switch m.Type {
+		case "result":
 			got++
+		case "error":
+			b.Fatalf("%s: %s", m.ID, m.Error)
 		}
 	}
 	b.StopTimer()
