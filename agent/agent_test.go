@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -30,6 +31,13 @@ type harness struct {
 // database in a temp dir, and returns once it listens.
 func startAgent(t *testing.T, dir string, sim *iyzicosim.Server) *harness {
 	t.Helper()
+	return startAgentWith(t, dir, sim, nil, nil)
+}
+
+// startAgentWith is startAgent with the simulator's handler wrapped (to
+// break the network in a test's way) and the config tuned.
+func startAgentWith(t *testing.T, dir string, sim *iyzicosim.Server, wrap func(http.Handler) http.Handler, tune func(*config.Config)) *harness {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -41,11 +49,18 @@ func startAgent(t *testing.T, dir string, sim *iyzicosim.Server) *harness {
 			Devices: []string{"P00134", "P00135"},
 		})
 	}
-	ts := httptest.NewServer(sim)
+	var handler http.Handler = sim
+	if wrap != nil {
+		handler = wrap(sim)
+	}
+	ts := httptest.NewServer(handler)
 	t.Cleanup(ts.Close)
 	cfg.Iyzico.BaseURL = ts.URL
 	cfg.Agent.DataDir = dir
 	cfg.Agent.Listen = "127.0.0.1:0"
+	if tune != nil {
+		tune(cfg)
+	}
 	ready := make(chan string, 1)
 	a, err := New(cfg, Options{Version: "test", Log: testLog(t), Ready: func(u string) { ready <- u }})
 	if err != nil {
