@@ -135,7 +135,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/ws", a.ws)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		// TLS handshake failures (scanners, registers with a wrong pin)
+		// belong in the structured log, not on bare stderr.
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 
 	dispDone := make(chan error, 1)
 	dctx, stopDisp := context.WithCancel(context.WithoutCancel(ctx))
