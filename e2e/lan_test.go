@@ -26,6 +26,9 @@ import (
 // at the advertised address with its pairing token, and be refused
 // without one.
 func TestLANDiscoveryAndSession(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level test; skipped with -short")
+	}
 	agentBin, _ := build(t)
 	shop, register := netnstest.Pair(t)
 	data := t.TempDir()
