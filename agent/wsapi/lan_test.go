@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -325,4 +326,34 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		case <-tick.C:
 		}
 	}
+}
+
+// The handshake's headers and query come from anyone on the network: no
+// combination may panic, or admit a LAN client without the right token.
+func FuzzAdmit(f *testing.F) {
+	f.Add("192.0.2.7:5000", "10.0.0.1:8417", "", "Bearer tzg_right", "token=x")
+	f.Add("[::1]:1", "[::1]:8417", "http://evil.example", "", "")
+	f.Add("192.0.2.7:5000", "localhost", "", "Bearer ", "token=tzg_right&token=y")
+	f.Fuzz(func(t *testing.T, remote, host, origin, auth, query string) {
+		s := New(nil, Options{PairingToken: "tzg_right", Now: func() time.Time { return time.Unix(0, 0) }})
+		r := &http.Request{Method: "GET", Host: host, RemoteAddr: remote, Header: http.Header{},
+			URL: &url.URL{Path: "/v1/ws", RawQuery: query}}
+		r = r.WithContext(context.Background())
+		r.Header.Set("Origin", origin)
+		r.Header.Set("Authorization", auth)
+		_, no := s.admit(r)
+		if no != nil {
+			if no.code == "" || no.status < 400 {
+				t.Fatalf("refusal without a code or an error status: %+v", no)
+			}
+			return
+		}
+		ip := remoteIP(r)
+		if ip == nil {
+			t.Fatalf("admitted %q: not an address", remote)
+		}
+		if !ip.IsLoopback() && !strings.Contains(auth, "tzg_right") && r.URL.Query().Get("token") != "tzg_right" {
+			t.Fatalf("admitted LAN client %s with auth %q query %q", remote, auth, query)
+		}
+	})
 }
