@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,8 +13,10 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tezgah/tezgah/agent/config"
+	"github.com/tezgah/tezgah/agent/discovery"
 	"github.com/tezgah/tezgah/agent/pairing"
 	"github.com/tezgah/tezgah/agent/tlscert"
+	"github.com/tezgah/tezgah/internal/netnstest"
 )
 
 // TestTLSPinnedWithToken runs the agent with lan.tls and tokens required
@@ -107,4 +110,68 @@ func runTLSAgent(t *testing.T, dir string) (url, fp string, stop func()) {
 	}
 	t.Cleanup(stop)
 	return url, fp, stop
+}
+
+// The agent advertises exactly when it listens beyond loopback and
+// lan.advertise is not false. It runs inside a network namespace of its
+// own, so nothing reaches the machine's real network.
+func TestAdvertisingFollowsListenAndConfig(t *testing.T) {
+	if !netnstest.InSingle(t) {
+		return
+	}
+	off := false
+	tests := []struct {
+		name      string
+		listen    string
+		advertise *bool
+		want      bool
+	}{
+		{"loopback only", "127.0.0.1:0", nil, false},
+		{"turned off", "0.0.0.0:0", &off, false},
+		{"on the LAN", "0.0.0.0:0", nil, true},
+		{"on one address", netnstest.AddrA + ":0", nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Demo()
+			cfg.Agent.DataDir = t.TempDir()
+			cfg.Agent.Listen = tc.listen
+			cfg.LAN.Advertise = tc.advertise
+			ready := make(chan string, 1)
+			a, err := New(cfg, Options{Version: "test", Log: testLog(t), Demo: true, Ready: func(u string) { ready <- u }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- a.Run(ctx) }()
+			t.Cleanup(func() { cancel(); <-done })
+			u := <-ready
+			port := u[strings.LastIndex(u, ":")+1 : strings.LastIndex(u, "/v1/ws")]
+
+			// Absence is checked over a window long enough for the
+			// announcements the positive cases get within it.
+			bctx, bcancel := context.WithTimeout(ctx, 3*time.Second)
+			defer bcancel()
+			var found *discovery.Entry
+			if err := discovery.Browse(bctx, func(e discovery.Entry) bool {
+				if fmt.Sprint(e.Port) == port {
+					found = &e
+					return true
+				}
+				return false
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if (found != nil) != tc.want {
+				t.Fatalf("listening on %s (advertise %v): found %+v, want found=%v", u, tc.advertise, found, tc.want)
+			}
+			if found != nil && (found.Text["id"] != cfg.Agent.ID || found.Text["version"] != "test" || found.Instance != cfg.LAN.Instance) {
+				t.Fatalf("advertised %+v", found)
+			}
+			if tc.listen == netnstest.AddrA+":0" && (len(found.Addrs) == 0 || found.Addrs[0] != netnstest.AddrA) {
+				t.Fatalf("listening on %s but advertised %v", netnstest.AddrA, found.Addrs)
+			}
+		})
+	}
 }

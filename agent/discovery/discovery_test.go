@@ -3,7 +3,6 @@ package discovery
 import (
 	"context"
 	"net"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -15,30 +14,6 @@ import (
 
 	"github.com/tezgah/tezgah/internal/netnstest"
 )
-
-// inNamespace runs the calling test again, as a child process inside a
-// fresh network namespace (a veth pair with 10.213.0.1 and .2), and
-// reports whether this process is that child: multicast DNS must not
-// touch the machine's real network. The parent skips when namespaces
-// cannot be made.
-func inNamespace(t *testing.T) bool {
-	t.Helper()
-	if os.Getenv("TEZGAH_TEST_NETNS") == t.Name() {
-		return true
-	}
-	ns := netnstest.Single(t)
-	cmd := ns.Command(os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), "TEZGAH_TEST_NETNS="+t.Name())
-	out, err := cmd.CombinedOutput()
-	t.Logf("inside namespace %s:\n%s", ns.Name, out)
-	if err != nil {
-		t.Fatalf("the test failed inside the namespace: %v", err)
-	}
-	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatal("the test did not run inside the namespace")
-	}
-	return false
-}
 
 // mdnsPackets listens to every mDNS packet on the interface dev.
 func mdnsPackets(t *testing.T, dev string) <-chan *dns.Msg {
@@ -98,7 +73,7 @@ func isA(ip string, ttl0 bool) func(dns.RR) bool {
 }
 
 func TestAdvertiseBrowseReannounceGoodbye(t *testing.T) {
-	if !inNamespace(t) {
+	if !netnstest.InSingle(t) {
 		return
 	}
 	packets := mdnsPackets(t, "tzb")

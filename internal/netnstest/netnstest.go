@@ -111,3 +111,27 @@ func ipCmd(t *testing.T, args ...string) {
 		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
 	}
 }
+
+// InSingle runs the calling test again as a child process inside a fresh
+// namespace made by Single, and reports whether this process is that
+// child (which then runs the test's body). In the parent it returns
+// false once the child has passed, failing the test if it did not.
+func InSingle(t *testing.T) bool {
+	t.Helper()
+	const env = "TEZGAH_TEST_NETNS"
+	if os.Getenv(env) == t.Name() {
+		return true
+	}
+	ns := Single(t)
+	cmd := ns.Command(os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+"="+t.Name())
+	out, err := cmd.CombinedOutput()
+	t.Logf("inside namespace %s:\n%s", ns.Name, out)
+	if err != nil {
+		t.Fatalf("the test failed inside the namespace: %v", err)
+	}
+	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatal("the test did not run inside the namespace")
+	}
+	return false
+}
