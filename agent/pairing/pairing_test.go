@@ -2,6 +2,7 @@ package pairing
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -101,5 +102,30 @@ func TestBadNamesAndFiles(t *testing.T) {
 		t.Fatalf("damaged file: ok=%v err=%v, want an error", ok, err)
 	} else if !strings.Contains(err.Error(), "damaged") {
 		t.Fatalf("error %q does not say the file is damaged", err)
+	}
+}
+
+// The agent reads the file on every connection attempt with a token,
+// rather than caching it; this measures what that costs with a large
+// shop's worth of registers.
+func BenchmarkCheck(b *testing.B) {
+	for _, n := range []int{1, 50} {
+		b.Run(fmt.Sprintf("registers=%d", n), func(b *testing.B) {
+			s := Open(b.TempDir())
+			var tok string
+			for i := range n {
+				t, err := s.Pair(fmt.Sprintf("kasa-%d", i))
+				if err != nil {
+					b.Fatal(err)
+				}
+				tok = t
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if _, ok, err := s.Check(tok); !ok || err != nil {
+					b.Fatal(ok, err)
+				}
+			}
+		})
 	}
 }
