@@ -144,6 +144,7 @@ func (s *Server) authorize(r *http.Request) (string, *refusal) {
 		delete(s.penalties, key)
 		return name, nil
 	}
+	p = s.penalties[key] // again: another attempt may have changed it meanwhile
 	if p == nil || now.Sub(p.last) > badTokenForget {
 		s.prunePenalties(now)
 		p = &penalty{}
