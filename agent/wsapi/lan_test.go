@@ -277,7 +277,7 @@ func TestRateLimitPerClientAndFloodCloses(t *testing.T) {
 }
 
 func TestSilentConnectionClosed(t *testing.T) {
-	s, ts, _ := newServer(t, Options{PingInterval: 50 * time.Millisecond})
+	s, ts, _ := newServer(t, Options{PingInterval: 100 * time.Millisecond})
 	url, d := wsURL(ts), dialer("127.0.0.1")
 	silent, _, _ := try(t, d, url, nil)
 	silent.SetPingHandler(func(string) error { return nil }) // a hung register: no pongs
@@ -303,7 +303,7 @@ func TestSilentConnectionClosed(t *testing.T) {
 	if !strings.HasPrefix(ce.Text, CodeIdleTimeout+": ") {
 		t.Fatalf("silent connection closed with %d %q", ce.Code, ce.Text)
 	}
-	for range 6 {
+	for range 4 { // 400 ms: well past the 250 ms without a pong that ends the silent one
 		select {
 		case <-pings:
 		case <-time.After(5 * time.Second):
