@@ -20,6 +20,7 @@ import (
 
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/agent/dispatch"
+	"github.com/tezgah/tezgah/agent/pairing"
 	"github.com/tezgah/tezgah/agent/protocol"
 	"github.com/tezgah/tezgah/agent/wsapi"
 	"github.com/tezgah/tezgah/bridge"
@@ -35,8 +36,11 @@ type Options struct {
 	Demo bool
 	// Ready is called once the agent listens, with the WebSocket URL.
 	Ready func(wsURL string)
-	Now   func() time.Time
-	// tuneWS lets benchmarks lift the per-connection rate limit, which a
+	// TLSReady is called before Ready when TLS is on, with the
+	// certificate's SHA-256 fingerprint (hex), for registers to pin.
+	TLSReady func(fingerprint string)
+	Now      func() time.Time
+	// tuneWS lets benchmarks lift the per-client rate limit, which a
 	// real register never reaches but a load generator does at once.
 	tuneWS func(*wsapi.Options)
 }
@@ -118,6 +122,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		PairingToken:   a.cfg.Agent.PairingToken,
 		MaxFrameBytes:  a.cfg.Agent.MaxFrameBytes,
 		Log:            a.log,
+		// Read on every connection attempt: `tezgah pair` works while
+		// the agent runs.
+		Tokens:                 pairing.Open(dir),
+		RequireTokenOnLoopback: a.cfg.LAN.RequireTokenOnLoopback,
+		MaxConnsPerClient:      a.cfg.LAN.MaxConnectionsPerClient,
 	}
 	if a.opts.tuneWS != nil {
 		a.opts.tuneWS(&wsOpts)
@@ -128,10 +137,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent: listen on %s: %w (is another tezgah running? change agent.listen or --listen)", a.cfg.Agent.Listen, err)
 	}
+	ln, scheme, fingerprint, err := a.secure(ln)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/ws", a.ws)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		// TLS handshake failures (scanners, registers with a wrong pin)
+		// belong in the structured log, not on bare stderr.
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 
 	dispDone := make(chan error, 1)
 	dctx, stopDisp := context.WithCancel(context.WithoutCancel(ctx))
@@ -143,11 +159,15 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
-	url := "ws://" + ln.Addr().String() + "/v1/ws"
+	url := scheme + "://" + ln.Addr().String() + "/v1/ws"
 	a.log.Info("tezgah listening", "url", url, "data_dir", dir, "terminals", len(a.terminals), "demo", a.opts.Demo)
 	if a.opts.Ready != nil {
 		a.opts.Ready(url)
 	}
+	adCtx, stopAd := context.WithCancel(bgCtx)
+	adDone := make(chan struct{})
+	go func() { defer close(adDone); a.advertise(adCtx, ln.Addr(), fingerprint) }()
+	defer func() { stopAd(); <-adDone }()
 
 	var runErr error
 	select {
@@ -158,6 +178,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("agent: workers stopped: %v", err)
 	}
 	a.log.Info("shutting down")
+	stopAd() // goodbye first, so no register starts connecting to a closing agent
+	<-adDone
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	srv.Shutdown(sctx) // stops new connections; upgraded ones are ours to close

@@ -22,6 +22,7 @@ type Config struct {
 	Agent     Agent      `toml:"agent"`
 	Iyzico    *Iyzico    `toml:"iyzico"`
 	Terminals []Terminal `toml:"terminal"`
+	LAN       LAN        `toml:"lan"`
 }
 
 // Agent is the [agent] table.
@@ -160,7 +161,8 @@ func Parse(name string, data []byte) (*Config, error) {
 }
 
 var allowedKeys = map[string]string{
-	"":         "agent, iyzico, terminal",
+	"":         "agent, iyzico, terminal, lan",
+	"lan":      lanKeys,
 	"agent":    "id, listen, data_dir, allowed_origins, allowed_hosts, pairing_token, sale_timeout, retention, log_level, max_frame_bytes",
 	"iyzico":   "base_url, client_id, client_secret, username, password, locale, sale_app_name, sale_app_version, tax_group_code, unit_code, timeout",
 	"terminal": "name, provider, device_id, model",
@@ -256,6 +258,7 @@ func (c *Config) defaults() {
 	if a.MaxFrameBytes == 0 {
 		a.MaxFrameBytes = 64 << 10
 	}
+	c.lanDefaults()
 	if i := c.Iyzico; i != nil {
 		if i.Locale == "" {
 			i.Locale = "tr"
@@ -335,6 +338,7 @@ func (c *Config) Validate() error {
 			bad(key+".provider", "%q is not one of iyzico", t.Provider)
 		}
 	}
+	errs = append(errs, c.validateLAN()...)
 	return errors.Join(errs...)
 }
 

@@ -9,18 +9,21 @@
 //
 // Before upgrading, the server checks the Host header (DNS rebinding), the
 // Origin header (cross-site WebSocket hijacking: browser pages from other
-// sites) and, for clients not on loopback, the pairing token.
+// sites) and, for clients not on loopback, the pairing token, slowing
+// down addresses that keep presenting wrong ones (admit.go). Per client
+// address it bounds open connections and the command rate; per
+// connection the frame size; and it closes connections whose pongs stop.
 package wsapi
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -56,15 +59,28 @@ const maxCalls = 4
 type Options struct {
 	AllowedOrigins []string // exact Origin values browsers may connect from
 	AllowedHosts   []string // Host names accepted besides IP literals and localhost
-	PairingToken   string   // required from non-loopback clients; empty: refuse them
-	MaxFrameBytes  int64    // default 64 KiB
-	// Rate and Burst bound commands per connection (token bucket).
+	PairingToken   string   // legacy single token (agent.pairing_token); empty: none
+	// Tokens checks the paired registers' tokens; nil: only PairingToken.
+	Tokens TokenChecker
+	// RequireTokenOnLoopback makes clients on this machine present a
+	// token too.
+	RequireTokenOnLoopback bool
+	// MaxFrameBytes bounds a command frame (default 64 KiB): a larger one
+	// gets frame_too_large and is skipped; one over 16 times that closes
+	// the connection.
+	MaxFrameBytes int64
+	// Rate and Burst bound commands per client address, over all its
+	// connections (token bucket).
 	Rate  float64 // per second, default 100
 	Burst int     // default 200
+	// MaxConnsPerClient bounds open connections from one address;
+	// default 8.
+	MaxConnsPerClient int
 	// PingInterval is how often the server pings; a connection silent
 	// for 2.5 intervals is closed. Default 20s.
 	PingInterval time.Duration
 	Log          *slog.Logger
+	Now          func() time.Time // for the bad-token slow-down; default time.Now
 }
 
 // Server serves protocol v1.
@@ -74,10 +90,23 @@ type Server struct {
 	up   websocket.Upgrader
 	log  *slog.Logger
 
-	mu     sync.Mutex // guards conns, closed
-	conns  map[*conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	hosts []string // accepted Host names: AllowedHosts, localhost, this machine's names
+
+	mu        sync.Mutex // guards conns, closed, clients, penalties
+	conns     map[*conn]struct{}
+	closed    bool
+	clients   map[string]*client // by remote IP, while it has connections
+	penalties map[string]*penalty
+	wg        sync.WaitGroup
+}
+
+// client is one remote address with open connections.
+type client struct {
+	conns int // guarded by Server.mu
+
+	mu     sync.Mutex // guards tokens, last
+	tokens float64    // token bucket shared by the client's connections
+	last   time.Time
 }
 
 // New returns a Server for b.
@@ -94,10 +123,24 @@ func New(b Backend, opts Options) *Server {
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = 20 * time.Second
 	}
+	if opts.MaxConnsPerClient <= 0 {
+		opts.MaxConnsPerClient = 8
+	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{b: b, opts: opts, log: opts.Log, conns: map[*conn]struct{}{}}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{b: b, opts: opts, log: opts.Log, conns: map[*conn]struct{}{},
+		clients: map[string]*client{}, penalties: map[string]*penalty{}}
+	s.hosts = append([]string{"localhost"}, opts.AllowedHosts...)
+	if h, err := os.Hostname(); err == nil && h != "" {
+		// What discovery advertises (SRV target <host>.local) and what
+		// the shop's own DNS may call this PC: not names an attacker's
+		// page can be served under.
+		s.hosts = append(s.hosts, h, strings.TrimSuffix(h, ".local")+".local")
+	}
 	s.up = websocket.Upgrader{
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
@@ -119,80 +162,54 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	return false
 }
 
-// hostAllowed guards against DNS rebinding: a page on evil.example whose
-// name is re-pointed at 127.0.0.1 arrives with Host: evil.example. IP
-// literals cannot be rebound, so they are always fine.
-func (s *Server) hostAllowed(r *http.Request) bool {
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
-	if net.ParseIP(host) != nil || strings.EqualFold(host, "localhost") {
-		return true
-	}
-	for _, h := range s.opts.AllowedHosts {
-		if strings.EqualFold(h, host) {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Server) authorized(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return true
-	}
-	if s.opts.PairingToken == "" {
-		return false
-	}
-	tok := r.URL.Query().Get("token") // old register runtimes cannot set headers on a WebSocket
-	if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		tok = v
-	}
-	return subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.PairingToken)) == 1
-}
-
 // ServeHTTP upgrades a request to a protocol v1 connection.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.hostAllowed(r) {
-		s.log.Warn("refused WebSocket: Host not allowed", "host", r.Host, "remote", r.RemoteAddr)
-		http.Error(w, "tezgah: Host "+r.Host+" is not allowed; add it to agent.allowed_hosts", http.StatusForbidden)
+	register, no := s.admit(r)
+	if no != nil {
+		s.log.Warn("refused WebSocket", "code", no.code, "remote", r.RemoteAddr, "host", r.Host, "origin", r.Header.Get("Origin"))
+		no.write(w)
 		return
 	}
-	if !s.authorized(r) {
-		s.log.Warn("refused WebSocket: no valid pairing token", "remote", r.RemoteAddr)
-		http.Error(w, "tezgah: clients outside this machine need the pairing token (agent.pairing_token)", http.StatusUnauthorized)
-		return
+	ip := remoteIP(r).String()
+	// The slot is taken before the upgrade, so a burst of handshakes
+	// cannot overshoot the limit; it is refused after the upgrade so
+	// the register sees the reason in the close frame, which every
+	// WebSocket API shows, where many hide an HTTP answer's body.
+	s.mu.Lock()
+	cl := s.clients[ip]
+	if cl == nil {
+		cl = &client{tokens: float64(s.opts.Burst), last: time.Now()}
+		s.clients[ip] = cl
 	}
-	if !s.originAllowed(r) {
-		s.log.Warn("refused WebSocket: Origin not allowed", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
-		http.Error(w, "tezgah: Origin not allowed; add it to agent.allowed_origins", http.StatusForbidden)
-		return
-	}
+	cl.conns++
+	full := cl.conns > s.opts.MaxConnsPerClient
+	s.mu.Unlock()
 	ws, err := s.up.Upgrade(w, r, nil)
-	if err != nil {
-		return // the upgrader has answered
+	if err != nil || full {
+		if full && err == nil {
+			s.log.Warn("refused WebSocket", "code", CodeTooManyConnections, "remote", r.RemoteAddr)
+			closeWith(ws, websocket.ClosePolicyViolation, closeReason(CodeTooManyConnections,
+				"over %d connections from %s; close unused ones", s.opts.MaxConnsPerClient, ip))
+		}
+		s.release(ip, cl)
+		return // on err the upgrader has answered
 	}
 	c := &conn{
-		s: s, ws: ws,
+		s: s, ws: ws, cl: cl, ip: ip,
 		out:      make(chan item, 64),
 		done:     make(chan struct{}),
 		interest: map[string]bool{},
-		tokens:   float64(s.opts.Burst),
-		last:     time.Now(),
 		calls:    make(chan struct{}, maxCalls),
 		log:      s.log.With("remote", r.RemoteAddr),
+	}
+	if register != "" {
+		c.log = c.log.With("register", register)
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "shutting down"), time.Now().Add(time.Second))
-		ws.Close()
+		closeWith(ws, websocket.CloseGoingAway, "shutting down")
+		s.release(ip, cl)
 		return
 	}
 	s.conns[c] = struct{}{}
@@ -201,6 +218,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.log.Info("register connected")
 	go c.writer()
 	go c.reader()
+}
+
+// closeWith sends a close frame with a reason and closes the socket.
+func closeWith(ws *websocket.Conn, code int, reason string) {
+	ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	ws.Close()
+}
+
+// release gives back a connection slot of the client at ip.
+func (s *Server) release(ip string, cl *client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cl.conns--; cl.conns == 0 && s.clients[ip] == cl {
+		delete(s.clients, ip)
+	}
 }
 
 // Shutdown closes every connection with "going away" and waits for their
@@ -239,6 +271,8 @@ type item struct {
 type conn struct {
 	s    *Server
 	ws   *websocket.Conn
+	cl   *client
+	ip   string
 	out  chan item
 	done chan struct{}
 	once sync.Once
@@ -247,10 +281,6 @@ type conn struct {
 	mu       sync.Mutex // guards interest, all
 	interest map[string]bool
 	all      bool
-
-	// token bucket, reader goroutine only
-	tokens float64
-	last   time.Time
 
 	calls chan struct{} // semaphore of calls in flight
 }
@@ -293,13 +323,16 @@ func (c *conn) wants(e outbox.Event) bool {
 }
 
 func (c *conn) allow() bool {
+	cl := c.cl
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
 	now := time.Now()
-	c.tokens = min(float64(c.s.opts.Burst), c.tokens+now.Sub(c.last).Seconds()*c.s.opts.Rate)
-	c.last = now
-	if c.tokens < 1 {
+	cl.tokens = min(float64(c.s.opts.Burst), cl.tokens+now.Sub(cl.last).Seconds()*c.s.opts.Rate)
+	cl.last = now
+	if cl.tokens < 1 {
 		return false
 	}
-	c.tokens--
+	cl.tokens--
 	return true
 }
 
@@ -307,7 +340,11 @@ func (c *conn) reader() {
 	defer c.s.wg.Done()
 	defer c.stop()
 	wait := c.s.opts.PingInterval * 5 / 2
-	c.ws.SetReadLimit(16 << 20) // hard cap; frames over MaxFrameBytes are skipped, not fatal
+	// Frames over MaxFrameBytes are skipped with an error event, not
+	// fatal; one over hardCap closes the connection (counted here rather
+	// than with SetReadLimit, whose close frame carries no reason).
+	hardCap := 16 * c.s.opts.MaxFrameBytes
+	refused := 0 // commands refused by the rate limit in a row
 	c.ws.SetReadDeadline(time.Now().Add(wait))
 	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(wait)) })
 	ctx, cancel := context.WithCancel(context.Background())
@@ -322,6 +359,11 @@ func (c *conn) reader() {
 	for {
 		typ, r, err := c.ws.NextReader()
 		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() && ctx.Err() == nil {
+				c.log.Info("register silent; closing", "code", CodeIdleTimeout)
+				closeWith(c.ws, websocket.CloseGoingAway, closeReason(CodeIdleTimeout, "no pong for %v", wait))
+				return
+			}
 			if !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) && ctx.Err() == nil {
 				c.log.Info("register disconnected", "err", err)
 			}
@@ -333,7 +375,14 @@ func (c *conn) reader() {
 			return
 		}
 		if int64(len(data)) > c.s.opts.MaxFrameBytes {
-			if _, err := io.Copy(io.Discard, r); err != nil {
+			n, err := io.Copy(io.Discard, io.LimitReader(r, hardCap-int64(len(data))+1))
+			if err != nil {
+				return
+			}
+			if int64(len(data))+n > hardCap {
+				c.log.Warn("frame over the hard limit; closing", "code", CodeFrameTooLarge, "limit", hardCap)
+				closeWith(c.ws, websocket.CloseMessageTooBig, closeReason(CodeFrameTooLarge,
+					"frame over %d bytes; commands are at most %d", hardCap, c.s.opts.MaxFrameBytes))
 				return
 			}
 			c.send(protocol.ErrorEvent("", protocol.Errorf(protocol.CodeFrameTooLarge, "",
@@ -345,10 +394,19 @@ func (c *conn) reader() {
 			continue
 		}
 		if !c.allow() {
+			if refused++; refused > c.s.opts.Burst {
+				// The register ignores rate_limited errors: stop
+				// answering each frame and let it reconnect slower.
+				c.log.Warn("command flood; closing", "code", CodeRateLimited)
+				closeWith(c.ws, websocket.ClosePolicyViolation, closeReason(CodeRateLimited,
+					"%d commands refused in a row; at most %.0f per second", refused-1, c.s.opts.Rate))
+				return
+			}
 			c.send(protocol.ErrorEvent(peekID(data), protocol.Errorf(protocol.CodeRateLimited, "",
 				"more than %.0f commands per second; nothing was stored, send it again", c.s.opts.Rate)))
 			continue
 		}
+		refused = 0
 		c.handle(ctx, data)
 	}
 }
@@ -495,6 +553,7 @@ func (c *conn) writer() {
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
+		c.s.release(c.ip, c.cl)
 	}()
 	ping := time.NewTicker(c.s.opts.PingInterval)
 	defer ping.Stop()

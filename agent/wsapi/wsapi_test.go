@@ -57,6 +57,12 @@ var callRelease = make(chan struct{})
 
 func serve(t *testing.T, opts Options) (*httptest.Server, *outbox.Store) {
 	t.Helper()
+	_, ts, store := newServer(t, opts)
+	return ts, store
+}
+
+func newServer(t *testing.T, opts Options) (*Server, *httptest.Server, *outbox.Store) {
+	t.Helper()
 	store, err := outbox.Open(filepath.Join(t.TempDir(), "o.db"), outbox.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +76,7 @@ func serve(t *testing.T, opts Options) (*httptest.Server, *outbox.Store) {
 		ts.Close()
 		store.Close()
 	})
-	return ts, store
+	return s, ts, store
 }
 
 func dial(t *testing.T, ts *httptest.Server, h http.Header) *websocket.Conn {
@@ -108,6 +114,10 @@ func TestHandshakeChecks(t *testing.T) {
 		{"rebound host", nil, "evil.example", http.StatusForbidden},
 		{"configured host", nil, "kasa.local:8417", http.StatusSwitchingProtocols},
 		{"localhost", nil, "localhost:8417", http.StatusSwitchingProtocols},
+		{"loopback address", nil, "127.0.0.1:8417", http.StatusSwitchingProtocols},
+		{"this machine's mDNS name", nil, hostname(t) + ".local:8417", http.StatusSwitchingProtocols},
+		{"foreign address", nil, "192.0.2.1:8417", http.StatusForbidden},
+		{"rebound host that looks local", nil, "kasa.local.evil.example", http.StatusForbidden},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,30 +143,40 @@ func TestHandshakeChecks(t *testing.T) {
 	}
 }
 
+// Clients on other machines need a token; the real loopback tests in
+// lan_test.go cover the same path with RequireTokenOnLoopback.
 func TestPairingTokenForLAN(t *testing.T) {
 	s := New(nil, Options{PairingToken: "s3cret"})
 	for _, tc := range []struct {
 		remote, auth, query string
-		ok                  bool
+		code                string
 	}{
-		{"127.0.0.1:5000", "", "", true},
-		{"[::1]:5000", "", "", true},
-		{"192.0.2.7:5000", "", "", false},
-		{"192.0.2.7:5000", "Bearer s3cret", "", true},
-		{"192.0.2.7:5000", "Bearer wrong", "", false},
-		{"192.0.2.7:5000", "", "token=s3cret", true},
+		{"127.0.0.1:5000", "", "", ""},
+		{"[::1]:5000", "", "", ""},
+		{"192.0.2.7:5000", "", "", CodeTokenRequired},
+		{"192.0.2.7:5000", "Bearer s3cret", "", ""},
+		{"192.0.2.7:5000", "Bearer wrong", "", CodeTokenInvalid},
+		{"192.0.2.7:5000", "", "token=s3cret", ""},
 	} {
 		r := httptest.NewRequest("GET", "/v1/ws?"+tc.query, nil)
 		r.RemoteAddr = tc.remote
 		if tc.auth != "" {
 			r.Header.Set("Authorization", tc.auth)
 		}
-		if got := s.authorized(r); got != tc.ok {
-			t.Errorf("%s %q %q: authorized=%v, want %v", tc.remote, tc.auth, tc.query, got, tc.ok)
+		_, no := s.authorize(r)
+		got := ""
+		if no != nil {
+			got = no.code
+		}
+		if got != tc.code {
+			t.Errorf("%s %q %q: refused with %q, want %q", tc.remote, tc.auth, tc.query, got, tc.code)
 		}
 	}
-	if New(nil, Options{}).authorized(&http.Request{RemoteAddr: "192.0.2.7:5000"}) {
-		t.Error("LAN client allowed with no pairing token configured")
+	r := httptest.NewRequest("GET", "/v1/ws", nil)
+	r.RemoteAddr = "192.0.2.7:5000"
+	r.Header.Set("Authorization", "Bearer anything")
+	if _, no := New(nil, Options{}).authorize(r); no == nil {
+		t.Error("LAN client allowed with no token configured")
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tezgah/tezgah/agent"
 	"github.com/tezgah/tezgah/agent/config"
+	"github.com/tezgah/tezgah/agent/tlscert"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -26,10 +27,13 @@ const usage = `tezgah — payment edge agent for shop cash registers
 
 Usage:
   tezgah run [--demo] [--config FILE] [--data-dir DIR] [--listen ADDR]
+  tezgah pair --name NAME | pair list | pair revoke NAME
+  tezgah discover [--timeout 3s] [--json] [--id ID]
   tezgah version
 
 Run "tezgah run --demo" to try it with built-in provider simulators.
-Docs: docs/operations.md, docs/protocol.md, docs/configuration.md
+Docs: docs/operations.md, docs/protocol.md, docs/configuration.md,
+docs/discovery.md, docs/security.md
 `
 
 func main() {
@@ -44,6 +48,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)
+	case "pair":
+		return cmdPair(args[1:], stdout, stderr)
+	case "discover":
+		return cmdDiscover(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "tezgah", version)
 		return 0
@@ -103,6 +111,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		Version: version,
 		Log:     log,
 		Demo:    *demo,
+		TLSReady: func(fp string) {
+			fmt.Fprintf(stdout, "TLS certificate SHA-256 fingerprint (pin this in registers): %s\n", tlscert.Pretty(fp))
+		},
 		Ready: func(url string) {
 			fmt.Fprintf(stdout, "tezgah %s listening on %s\n", version, url)
 			if *demo {
