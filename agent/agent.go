@@ -40,7 +40,7 @@ type Options struct {
 	// certificate's SHA-256 fingerprint (hex), for registers to pin.
 	TLSReady func(fingerprint string)
 	Now      func() time.Time
-	// tuneWS lets benchmarks lift the per-client rate limit, which a
+	// tuneWS lets benchmarks lift the per-client limits, which a
 	// real register never reaches but a load generator does at once.
 	tuneWS func(*wsapi.Options)
 }

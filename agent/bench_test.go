@@ -39,7 +39,7 @@ func benchAgent(b *testing.B, n int) string {
 	cfg.Agent.Listen = "127.0.0.1:0"
 	ready := make(chan string, 1)
 	a, _ := New(cfg, Options{Version: "bench", Ready: func(u string) { ready <- u },
-		tuneWS: func(o *wsapi.Options) { o.Rate, o.Burst = 1e9, 1<<30 }})
+		tuneWS: func(o *wsapi.Options) { o.Rate, o.Burst, o.MaxConnsPerClient = 1e9, 1<<30, 1000 }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
