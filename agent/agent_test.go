@@ -44,6 +44,7 @@ func startAgent(t *testing.T, dir string, sim *iyzicosim.Server) *harness {
 	ts := httptest.NewServer(sim)
 	t.Cleanup(ts.Close)
 	cfg.Iyzico.BaseURL = ts.URL
+	cfg.Paywall.BaseURL = startPaywallSim(t, cfg).URL
 	cfg.Agent.DataDir = dir
 	cfg.Agent.Listen = "127.0.0.1:0"
 	ready := make(chan string, 1)
@@ -228,7 +229,7 @@ func TestValidationAgainstConfig(t *testing.T) {
 	}
 	c.send(`{"type":"status"}`)
 	st := c.until("status", "")
-	if len(st.Terminals) != 2 || st.Terminals[0].Name != "kasa-1" || st.Agent == nil {
+	if len(st.Terminals) != 3 || st.Terminals[0].Name != "kasa-1" || st.Agent == nil {
 		t.Fatalf("status %+v", st)
 	}
 }
