@@ -84,6 +84,8 @@ func TestExampleConfig(t *testing.T) {
 	t.Setenv("TEZGAH_PAIRING_TOKEN", "t")
 	t.Setenv("IYZICO_CLIENT_SECRET", "s")
 	t.Setenv("IYZICO_PASSWORD", "p")
+	t.Setenv("PAYWALL_API_KEY", "k")
+	t.Setenv("PAYWALL_API_CLIENT", "c")
 	if _, err := Load("../../configs/tezgah.example.toml"); err != nil {
 		t.Fatal(err)
 	}
