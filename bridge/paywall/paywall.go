@@ -462,9 +462,9 @@ func (c *Client) rates() string {
 
 // ---- outcome ----
 
-// outcome reads a payment's state for the operation op (a sale looks at
-// the sale activity, a void at the cancel activity): by PaymentStatusId
-// and the activity type, never by the envelope's Succeeded alone (§0).
+// outcome reads what a PaymentStatusId means, by the configured table;
+// inquire combines it with the activity type. Never the envelope's
+// Succeeded alone (§0): that only says the inquiry itself worked.
 func (c *Client) outcome(statusID int) Outcome {
 	if o, ok := c.cfg.Statuses[statusID]; ok {
 		return o
@@ -562,8 +562,12 @@ func (c *Client) sale(ctx context.Context, r bridge.Request) (bridge.Result, err
 	err = c.do(ctx, http.MethodPost, c.salePath(r.Terminal), body, &out)
 	var ae *apiError
 	if errors.As(err, &ae) {
-		if ae.is(CodeMUCAlreadyExist, ClientMUCAlreadyExist) || (ae.Env.Code() == CodePaymentAPIMUCExists && strings.Contains(strings.ToLower(ae.Env.ClientMessage+ae.Env.Message), "merchantuniquecode")) {
-			// Our own earlier attempt got there: look it up (§16.2).
+		if ae.is(CodeMUCAlreadyExist, ClientMUCAlreadyExist) || ae.Env.Code() == CodePaymentAPIMUCExists {
+			// Our own earlier attempt got there: look it up (§16.2). Code 4
+			// is "MerchantUniqueCode already exists" in the Payment API list
+			// (§15) but HeaderMissing in the SDK enum (A.4); looking up is
+			// right either way, while retrying blindly could let a sale that
+			// exists expire unreported.
 			res, qerr := c.Query(ctx, r)
 			if errors.Is(qerr, bridge.ErrNotFound) {
 				return bridge.Result{}, &bridge.Error{Kind: bridge.Unknown, Code: "duplicate_not_listed", Err: ae}
@@ -606,12 +610,12 @@ func (c *Client) refused(ae *apiError) (bridge.Result, error) {
 	case ae.is(CodeCannotDoInThisTime, ClientCannotDoInThisTime):
 		// The terminal is busy or the timing rule refused it: nothing was
 		// queued; try again shortly.
-		return bridge.Result{}, &bridge.Error{Kind: bridge.NotSent, Code: "terminal_busy", RetryAfter: 0, Err: ae}
+		return bridge.Result{}, &bridge.Error{Kind: bridge.NotSent, Code: "terminal_busy", Err: ae}
 	case code == 5 || code == -1 || code >= 500:
 		// Exception / SystemMessage / Internal...: the service failed in an
 		// unknown place. Reconcile by query.
 		return bridge.Result{}, &bridge.Error{Kind: bridge.Unknown, Code: "provider_error", Err: ae}
-	case code == 4 && ae.Status == http.StatusUnauthorized, code == 400 || code == 401 || code == 403:
+	case code == 400 || code == 401 || code == 403:
 		return bridge.Result{}, &bridge.Error{Kind: bridge.NotSent, Code: "auth_failed", Err: ae}
 	}
 	return bridge.Result{Status: bridge.Failed, Code: failCode(code), Message: orText(ae.Env.Message, ae.Env.ClientMessage), ProviderCode: providerCode(ae.Env)}, nil
