@@ -165,3 +165,37 @@ func TestPaywallCancelWithdraws(t *testing.T) {
 		t.Fatalf("ledger %+v", l)
 	}
 }
+
+// The demo runs both simulators in-process: a sale on the Paywall
+// terminal and one on an iyzico terminal are both approved.
+func TestDemoModeServesPaywall(t *testing.T) {
+	cfg := config.Demo()
+	cfg.Agent.DataDir = t.TempDir()
+	cfg.Agent.Listen = "127.0.0.1:0"
+	ready := make(chan string, 1)
+	a, err := New(cfg, Options{Version: "test", Demo: true, Log: testLog(t), Ready: func(u string) { ready <- u }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	var url string
+	select {
+	case url = <-ready:
+	case err := <-done:
+		t.Fatalf("agent stopped: %v", err)
+	}
+	h := &harness{url: url, cfg: cfg}
+	c := h.dial(t)
+	c.send(`{"type":"sale","id":"D3","terminal":"kasa-3","amount":"15.00"}`)
+	c.send(`{"type":"sale","id":"D1","terminal":"kasa-1","amount":"15.00"}`)
+	for seen := map[string]bool{}; len(seen) < 2; {
+		r := c.until("result", "")
+		if r.Status != "approved" {
+			t.Fatalf("%s: %+v", r.ID, r)
+		}
+		seen[r.ID] = true
+	}
+}
