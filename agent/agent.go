@@ -353,6 +353,9 @@ func (a *Agent) Lookup(ctx context.Context, id string) (outbox.Event, error) {
 // Cancel implements wsapi.Backend.
 func (a *Agent) Cancel(ctx context.Context, id string) (outbox.Event, error) {
 	ev, err := a.store.Cancel(ctx, id)
+	if errors.Is(err, outbox.ErrNotCancellable) {
+		return a.withdraw(ctx, id, err)
+	}
 	if err == nil {
 		r, _, gerr := a.store.Get(ctx, id)
 		if gerr == nil {

@@ -56,6 +56,7 @@ func startAgentWith(t *testing.T, dir string, sim *iyzicosim.Server, wrap func(h
 	ts := httptest.NewServer(handler)
 	t.Cleanup(ts.Close)
 	cfg.Iyzico.BaseURL = ts.URL
+	cfg.Paywall.BaseURL = startPaywallSim(t, cfg).URL
 	cfg.Agent.DataDir = dir
 	cfg.Agent.Listen = "127.0.0.1:0"
 	if tune != nil {
@@ -243,7 +244,7 @@ func TestValidationAgainstConfig(t *testing.T) {
 	}
 	c.send(`{"type":"status"}`)
 	st := c.until("status", "")
-	if len(st.Terminals) != 2 || st.Terminals[0].Name != "kasa-1" || st.Agent == nil {
+	if len(st.Terminals) != 3 || st.Terminals[0].Name != "kasa-1" || st.Agent == nil {
 		t.Fatalf("status %+v", st)
 	}
 }

@@ -24,6 +24,7 @@ func benchAgent(b *testing.B, n int) string {
 	b.Helper()
 	cfg := config.Demo()
 	cfg.Terminals = nil
+	cfg.Paywall = nil
 	var devices []string
 	for i := 1; i <= n; i++ {
 		dev := fmt.Sprint("DEV", i)

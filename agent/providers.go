@@ -40,6 +40,13 @@ func (a *Agent) providers() (map[string]bridge.Provider, error) {
 		}
 		out["iyzico"] = client
 	}
+	if c := a.cfg.Paywall; c != nil {
+		client, err := newPaywall(c, a.opts.Now)
+		if err != nil {
+			return nil, fmt.Errorf("agent: paywall: %w", err)
+		}
+		out["paywall"] = client
+	}
 	return out, nil
 }
 
@@ -47,6 +54,9 @@ func (a *Agent) providers() (map[string]bridge.Provider, error) {
 // the config at them: the demo runs the real adapters against real HTTP
 // servers speaking each provider's wire format.
 func (a *Agent) startSimulators(ctx context.Context, wg *sync.WaitGroup) error {
+	if err := a.startPaywallSim(ctx, wg); err != nil {
+		return err
+	}
 	if a.cfg.Iyzico == nil {
 		return nil
 	}

@@ -21,6 +21,7 @@ import (
 type Config struct {
 	Agent     Agent      `toml:"agent"`
 	Iyzico    *Iyzico    `toml:"iyzico"`
+	Paywall   *Paywall   `toml:"paywall"`
 	Terminals []Terminal `toml:"terminal"`
 	LAN       LAN        `toml:"lan"`
 }
@@ -60,6 +61,9 @@ type Terminal struct {
 	Provider string `toml:"provider"`
 	DeviceID string `toml:"device_id"`
 	Model    string `toml:"model"`
+	// Mode is a Paywall terminal's sale call, "async" (default) or
+	// "sync"; it is carried to the adapter as the terminal's Model.
+	Mode string `toml:"mode"`
 }
 
 // Duration is a TOML string such as "120s" or "720h".
@@ -117,7 +121,8 @@ func DefaultDataDir() string {
 }
 
 // Demo is the configuration of `tezgah run --demo`: two iyzico VUK 507
-// terminals on the in-process simulator, whose demo credentials these are.
+// terminals and one Paywall terminal on the in-process simulators, whose
+// demo credentials these are.
 func Demo() *Config {
 	c := &Config{
 		Agent: Agent{Listen: DefaultListen},
@@ -128,7 +133,10 @@ func Demo() *Config {
 		Terminals: []Terminal{
 			{Name: "kasa-1", Provider: "iyzico", DeviceID: "P00134", Model: "vuk507"},
 			{Name: "kasa-2", Provider: "iyzico", DeviceID: "P00135", Model: "vuk507"},
+			// The Paywall terminal of the docs' sale example, on paywallsim.
+			{Name: "kasa-3", Provider: "paywall", DeviceID: "8ff33705-57c7-42dc-8341-a0053e7f3009", Mode: "async"},
 		},
+		Paywall: &Paywall{APIKey: "demo-paywall-key", APIClient: "demo-paywall-client"},
 	}
 	c.defaults()
 	return c
@@ -161,11 +169,12 @@ func Parse(name string, data []byte) (*Config, error) {
 }
 
 var allowedKeys = map[string]string{
-	"":         "agent, iyzico, terminal, lan",
+	"":         "agent, iyzico, paywall, terminal, lan",
 	"lan":      lanKeys,
 	"agent":    "id, listen, data_dir, allowed_origins, allowed_hosts, pairing_token, sale_timeout, retention, log_level, max_frame_bytes",
 	"iyzico":   "base_url, client_id, client_secret, username, password, locale, sale_app_name, sale_app_version, tax_group_code, unit_code, timeout",
-	"terminal": "name, provider, device_id, model",
+	"terminal": "name, provider, device_id, model, mode",
+	"paywall":  paywallKeys,
 }
 
 func decodeError(name string, err error) error {
@@ -197,6 +206,10 @@ func (c *Config) resolveSecrets(name string) error {
 	if c.Iyzico != nil {
 		fields["iyzico.client_secret"] = &c.Iyzico.ClientSecret
 		fields["iyzico.password"] = &c.Iyzico.Password
+	}
+	if c.Paywall != nil {
+		fields["paywall.api_key"] = &c.Paywall.APIKey
+		fields["paywall.api_client"] = &c.Paywall.APIClient
 	}
 	var errs []error
 	for key, p := range fields {
@@ -259,6 +272,7 @@ func (c *Config) defaults() {
 		a.MaxFrameBytes = 64 << 10
 	}
 	c.lanDefaults()
+	c.paywallDefaults()
 	if i := c.Iyzico; i != nil {
 		if i.Locale == "" {
 			i.Locale = "tr"
@@ -310,6 +324,7 @@ func (c *Config) Validate() error {
 			bad("iyzico.locale", "%q is not one of tr, en", i.Locale)
 		}
 	}
+	c.validatePaywall(bad)
 	if len(c.Terminals) == 0 {
 		bad("terminal", "at least one [[terminal]] is required")
 	}
@@ -334,8 +349,10 @@ func (c *Config) Validate() error {
 			if t.DeviceID == "" || len(t.DeviceID) > 64 {
 				bad(key+".device_id", "is required, at most 64 characters (iyzico deviceUniqueId)")
 			}
+		case "paywall":
+			c.validatePaywallTerminal(key, t, bad)
 		default:
-			bad(key+".provider", "%q is not one of iyzico", t.Provider)
+			bad(key+".provider", "%q is not one of iyzico, paywall", t.Provider)
 		}
 	}
 	errs = append(errs, c.validateLAN()...)
@@ -352,6 +369,11 @@ func (c *Config) Redacted() *Config {
 		i := *c.Iyzico
 		i.ClientSecret, i.Password = "***", "***"
 		r.Iyzico = &i
+	}
+	if c.Paywall != nil {
+		p := *c.Paywall
+		p.APIKey, p.APIClient = "***", "***"
+		r.Paywall = &p
 	}
 	r.Terminals = append([]Terminal(nil), c.Terminals...)
 	return &r

@@ -38,7 +38,7 @@ func TestParseDefaults(t *testing.T) {
 func TestParseErrors(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"unknown key with line", strings.Replace(valid, `device_id = "P1"`, `devce_id = "P1"`, 1),
-			`t.toml:13: unknown key "terminal.devce_id" (allowed: name, provider, device_id, model)`},
+			`t.toml:13: unknown key "terminal.devce_id" (allowed: name, provider, device_id, model, mode)`},
 		{"wrong type", strings.Replace(valid, `listen = "127.0.0.1:9000"`, `listen = 9000`, 1), "t.toml:3"},
 		{"bad duration", strings.Replace(valid, "[agent]", "[agent]\nsale_timeout = \"2 minutes\"", 1), "not a duration"},
 		{"bad model", strings.Replace(valid, `"vuk507"`, `"vuk508"`, 1), `terminal[1].model: "vuk508" is not one of vuk507, vuk509`},
@@ -84,6 +84,8 @@ func TestExampleConfig(t *testing.T) {
 	t.Setenv("TEZGAH_PAIRING_TOKEN", "t")
 	t.Setenv("IYZICO_CLIENT_SECRET", "s")
 	t.Setenv("IYZICO_PASSWORD", "p")
+	t.Setenv("PAYWALL_API_KEY", "k")
+	t.Setenv("PAYWALL_API_CLIENT", "c")
 	if _, err := Load("../../configs/tezgah.example.toml"); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,10 @@
 //
 // The iyzico Terminal API simulator is served at the root (its paths do
 // not collide with other providers'); /_sim/ledger and /_sim/faults are
-// the admin endpoints.
+// the admin endpoints. The Paywall PhysicalAPI simulator is served under
+// /paywall (its base address is http://ADDR/paywall, with its own
+// /paywall/_sim/ledger and /paywall/_sim/faults). The fault rates and the
+// seed apply to both; --latency is iyzico's, --paywall-latency Paywall's.
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 	"time"
 
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
+	"github.com/tezgah/tezgah/bridge/paywall/paywallsim"
 )
 
 func main() {
@@ -37,6 +41,12 @@ func main() {
 	clientSecret := fs.String("client-secret", iyzicosim.DemoClientSecret, "OAuth client secret")
 	username := fs.String("username", iyzicosim.DemoUsername, "user name")
 	password := fs.String("password", iyzicosim.DemoPassword, "password")
+	pwTerminals := fs.String("paywall-terminals", paywallsim.DemoTerminal, "comma-separated Paywall TerminalIds (Guids)")
+	pwKey := fs.String("paywall-api-key", paywallsim.DemoAPIKey, "Paywall apikeyprivate")
+	pwClient := fs.String("paywall-api-client", paywallsim.DemoAPIClient, "Paywall apiclientprivate")
+	pwLatency := fs.Duration("paywall-latency", 0, "added to every Paywall business call's answer")
+	pwCard := fs.Duration("paywall-card-time", 0, "how long a Paywall terminal takes from picking a command up to its result")
+	pwPickup := fs.Duration("paywall-pickup-delay", 0, "how long a Paywall terminal takes to receive a command (rollback works only before)")
 	fs.Parse(os.Args[1:])
 
 	sim := iyzicosim.New(iyzicosim.Options{
@@ -44,14 +54,21 @@ func main() {
 		Devices: strings.Split(*devices, ","), TokenTTL: *tokenTTL, Seed: *seed,
 	})
 	sim.SetFaults(iyzicosim.Faults{Latency: *latency, FailRate5xx: *failRate, RateLimitRate: *rateLimit, DropAfterRecord: *dropRate})
+	pw := paywallsim.New(paywallsim.Options{APIKey: *pwKey, APIClient: *pwClient, Terminals: strings.Split(*pwTerminals, ","),
+		PickupDelay: *pwPickup, Seed: *seed})
+	pw.SetFaults(paywallsim.Faults{Latency: *pwLatency, CardTime: *pwCard, FailRate5xx: *failRate, RateLimitRate: *rateLimit, DropAfterRecord: *dropRate})
+	mux := http.NewServeMux()
+	mux.Handle("/paywall/", http.StripPrefix("/paywall", pw))
+	mux.Handle("/", sim)
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tezgah-sim:", err)
 		os.Exit(1)
 	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Printf("tezgah-sim: iyzico Terminal API simulator listening on http://%s\n", ln.Addr())
+	fmt.Printf("tezgah-sim: Paywall PhysicalAPI simulator at http://%s/paywall\n", ln.Addr())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {

@@ -66,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	demo := fs.Bool("demo", false, "run with built-in provider simulators and two demo terminals")
+	demo := fs.Bool("demo", false, "run with built-in provider simulators and three demo terminals")
 	cfgPath := fs.String("config", "", "configuration file (default "+config.DefaultPath()+")")
 	dataDir := fs.String("data-dir", "", "data directory for the database and logs (overrides agent.data_dir)")
 	listen := fs.String("listen", "", "address to listen on, e.g. 127.0.0.1:8417; port 0 picks a free port")
@@ -117,7 +117,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		Ready: func(url string) {
 			fmt.Fprintf(stdout, "tezgah %s listening on %s\n", version, url)
 			if *demo {
-				fmt.Fprintf(stdout, "demo terminals: kasa-1, kasa-2 (iyzico simulator); data in %s\n", cfg.Agent.DataDir)
+				fmt.Fprintf(stdout, "demo terminals: kasa-1, kasa-2 (iyzico simulator), kasa-3 (Paywall simulator); data in %s\n", cfg.Agent.DataDir)
 				fmt.Fprintln(stdout, `try: {"type":"sale","id":"R1-000123","terminal":"kasa-1","amount":"150.00"}`)
 			}
 		},
