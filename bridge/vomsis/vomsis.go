@@ -718,4 +718,3 @@ func statusCode(st string) string {
 	}
 	return "unrecognised"
 }
-
