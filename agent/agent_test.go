@@ -228,7 +228,7 @@ func TestValidationAgainstConfig(t *testing.T) {
 	}
 	c.send(`{"type":"status"}`)
 	st := c.until("status", "")
-	if len(st.Terminals) != 2 || st.Terminals[0].Name != "kasa-1" || st.Agent == nil {
+	if len(st.Terminals) != len(h.cfg.Terminals) || st.Terminals[0].Name != "kasa-1" || st.Agent == nil {
 		t.Fatalf("status %+v", st)
 	}
 }

@@ -40,6 +40,13 @@ func (a *Agent) providers() (map[string]bridge.Provider, error) {
 		}
 		out["iyzico"] = client
 	}
+	if a.cfg.Vomsis != nil {
+		client, err := a.vomsisProvider()
+		if err != nil {
+			return nil, err
+		}
+		out["vomsis"] = client
+	}
 	return out, nil
 }
 
@@ -47,6 +54,25 @@ func (a *Agent) providers() (map[string]bridge.Provider, error) {
 // the config at them: the demo runs the real adapters against real HTTP
 // servers speaking each provider's wire format.
 func (a *Agent) startSimulators(ctx context.Context, wg *sync.WaitGroup) error {
+	serve := func(h http.Handler) (string, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("agent: demo simulator: %w", err)
+		}
+		srv := &http.Server{Handler: h}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("demo simulator stopped", "err", err)
+			}
+		}()
+		context.AfterFunc(ctx, func() { srv.Close() })
+		return "http://" + ln.Addr().String(), nil
+	}
+	if err := a.startVomsisSim(ctx, serve); err != nil {
+		return err
+	}
 	if a.cfg.Iyzico == nil {
 		return nil
 	}

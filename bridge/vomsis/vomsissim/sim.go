@@ -168,6 +168,20 @@ func (s *Server) Status(ref string) string {
 	return t.status
 }
 
+// Pending returns the referanceNos whose 3-D page is still open, sorted.
+func (s *Server) Pending() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for ref, t := range s.byRef {
+		if t.status == "" {
+			out = append(out, ref)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func (s *Server) roll(p float64) bool { return p > 0 && s.rng.Float64() < p }
 
 func randToken(n int) string {
