@@ -296,3 +296,43 @@ func TestVomsisRefusalsAndRetryLater(t *testing.T) {
 		t.Fatalf("card data at rest: %v", l)
 	}
 }
+
+// The demo runs vomsissim in-process: a vpos-1 sale completes end to end
+// with no Vomsis account.
+func TestDemoModeServesVomsis(t *testing.T) {
+	cfg := config.Demo()
+	cfg.Agent.DataDir = t.TempDir()
+	cfg.Agent.Listen = "127.0.0.1:0"
+	ready := make(chan string, 1)
+	a, err := New(cfg, Options{Version: "test", Demo: true, Log: testLog(t), Ready: func(u string) { ready <- u }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("agent did not stop")
+		}
+	})
+	h := &harness{cfg: cfg, dir: cfg.Agent.DataDir}
+	select {
+	case h.url = <-ready:
+	case err := <-done:
+		t.Fatalf("agent stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent did not listen")
+	}
+	c := h.dial(t)
+	c.send(`{"type":"sale","id":"DEMO-1","terminal":"vpos-1","amount":"3.55",` + cardJSON + `}`)
+	if _, err := vomsissim.Browse(http.DefaultClient, waitingURL(t, c, "DEMO-1"), true); err != nil {
+		t.Fatal(err)
+	}
+	if res := c.until("result", "DEMO-1"); res.Status != "approved" {
+		t.Fatalf("demo sale %+v %+v", res, res.Error)
+	}
+}

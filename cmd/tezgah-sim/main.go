@@ -4,7 +4,10 @@
 //
 // The iyzico Terminal API simulator is served at the root (its paths do
 // not collide with other providers'); /_sim/ledger and /_sim/faults are
-// the admin endpoints.
+// its admin endpoints. The Vomsis Sanal POS simulator answers on
+// /api/vpos/v3/... (its base URL is http://ADDR/api/vpos/v3) with its own
+// admin endpoints and fake bank 3-D page under /vomsis/_sim/. The fault
+// flags apply to both.
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 	"time"
 
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
+	"github.com/tezgah/tezgah/bridge/vomsis/vomsissim"
 )
 
 func main() {
@@ -37,6 +41,8 @@ func main() {
 	clientSecret := fs.String("client-secret", iyzicosim.DemoClientSecret, "OAuth client secret")
 	username := fs.String("username", iyzicosim.DemoUsername, "user name")
 	password := fs.String("password", iyzicosim.DemoPassword, "password")
+	appKey := fs.String("vomsis-app-key", vomsissim.DemoAppKey, "Vomsis app_key")
+	appSecret := fs.String("vomsis-app-secret", vomsissim.DemoAppSecret, "Vomsis app_secret")
 	fs.Parse(os.Args[1:])
 
 	sim := iyzicosim.New(iyzicosim.Options{
@@ -44,14 +50,21 @@ func main() {
 		Devices: strings.Split(*devices, ","), TokenTTL: *tokenTTL, Seed: *seed,
 	})
 	sim.SetFaults(iyzicosim.Faults{Latency: *latency, FailRate5xx: *failRate, RateLimitRate: *rateLimit, DropAfterRecord: *dropRate})
+	vsim := vomsissim.New(vomsissim.Options{AppKey: *appKey, AppSecret: *appSecret, Seed: *seed})
+	vsim.SetFaults(vomsissim.Faults{Latency: *latency, FailRate5xx: *failRate, RateLimitRate: *rateLimit, DropAfterRecord: *dropRate})
+	mux := http.NewServeMux()
+	mux.Handle(vomsissim.APIPrefix+"/", vsim)
+	mux.Handle(vomsissim.AdminPrefix+"/", vsim)
+	mux.Handle("/", sim)
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tezgah-sim:", err)
 		os.Exit(1)
 	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Printf("tezgah-sim: iyzico Terminal API simulator listening on http://%s\n", ln.Addr())
+	fmt.Printf("tezgah-sim: Vomsis Sanal POS simulator at http://%s%s\n", ln.Addr(), vomsissim.APIPrefix)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {

@@ -153,7 +153,7 @@ func (s *Server) SetFaults(f Faults) {
 func (s *Server) Ledger() []Entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Entry(nil), s.ledger...)
+	return append([]Entry{}, s.ledger...)
 }
 
 // Status returns find's status for ref ("" while the 3-D page is open,
