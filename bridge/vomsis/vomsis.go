@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/tezgah/tezgah/bridge"
+	"github.com/tezgah/tezgah/money"
 )
 
 // Config configures a Client.
@@ -602,6 +603,9 @@ func (c *Client) transaction(ctx context.Context, r bridge.Request) (bridge.Resu
 	in := TransactionRequest{TransactionType: "cancel", ReferanceNo: r.Original.Reference, Amount: "0"}
 	if r.Op == bridge.OpRefund {
 		in.TransactionType, in.Amount = "refund", Decimal(r.Amount.String())
+		if err := c.rememberRefunded(ctx, r); err != nil {
+			return bridge.Result{}, err
+		}
 	}
 	raw, status, err := c.do(ctx, http.MethodPost, "/transaction", in)
 	var ae *apiError
@@ -693,6 +697,9 @@ func (c *Client) Query(ctx context.Context, r bridge.Request) (bridge.Result, er
 			return bridge.Result{}, bridge.ErrNotFound
 		}
 	case bridge.OpRefund:
+		if res, err, ok := c.queryRefund(ctx, r); ok {
+			return res, err
+		}
 		if st == StatusRefunded {
 			return bridge.Result{Status: bridge.Approved, Payment: &bridge.Payment{Provider: "vomsis", PaymentID: string(d.ReferanceNo),
 				Amount: r.Amount.String(), Currency: r.Amount.Currency, MaskedPAN: maskPAN(string(d.MaskedPan))}}, nil
@@ -717,4 +724,107 @@ func statusCode(st string) string {
 		return "refund"
 	}
 	return "unrecognised"
+}
+
+// refundedPrefix marks the provider_ref of a refund: the sale's refunded
+// total (iade_tutar) read just before the refund was sent, or "?" when it
+// could not be read.
+const refundedPrefix = "refunded:"
+
+// rememberRefunded stores, durably and before the refund is sent, how
+// much of the sale Vomsis had refunded so far. A lost refund answer is
+// then settled by comparing: the total grew by the amount (done), or did
+// not change (not done: safe to send again). find alone cannot tell,
+// since a partial refund's effect on its status is not documented (§6).
+// Every failure here is NotSent: the refund itself was not sent.
+func (c *Client) rememberRefunded(ctx context.Context, r bridge.Request) error {
+	mark := "?" // not listed: go on without a baseline; the query falls back to find
+	total, err := c.refunded(ctx, r.Original.Reference, r.Amount.Currency)
+	switch {
+	case err == nil:
+		mark = total.String()
+	case !errors.Is(err, errNotListed):
+		return &bridge.Error{Kind: bridge.NotSent, Code: "refund_baseline_" + bridge.CodeOf(err), RetryAfter: bridge.RetryAfterOf(err),
+			Err: fmt.Errorf("vomsis: reading the refunded total before a refund: %w", err)}
+	}
+	if r.Remember == nil {
+		return nil
+	}
+	if err := r.Remember(ctx, refundedPrefix+mark); err != nil {
+		return &bridge.Error{Kind: bridge.NotSent, Code: "store_failed", Err: err}
+	}
+	return nil
+}
+
+var errNotListed = errors.New("vomsis: the sale is not in the transactions list")
+
+// refunded reads the sale's refunded total (iade_tutar) from
+// /transactions-list (§7): its row is under "refund" once refunded, else
+// under "successful". No paging is documented.
+func (c *Client) refunded(ctx context.Context, ref, cur string) (money.Amount, error) {
+	for _, status := range []string{"refund", "successful"} {
+		raw, _, err := c.do(ctx, http.MethodGet, "/transactions-list?status="+status, nil)
+		if err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) {
+				return money.Amount{}, &bridge.Error{Kind: bridge.Unknown, Code: "list_refused", Err: err}
+			}
+			return money.Amount{}, err
+		}
+		var out struct {
+			Data []struct {
+				ReferansKodu FlexString `json:"referans_kodu"`
+				IadeTutar    FlexString `json:"iade_tutar"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(raw, &out); err != nil {
+			return money.Amount{}, &bridge.Error{Kind: bridge.Unknown, Code: "bad_response", Err: fmt.Errorf("vomsis: transactions-list: %w", err)}
+		}
+		for _, row := range out.Data {
+			if string(row.ReferansKodu) != ref {
+				continue
+			}
+			if row.IadeTutar == "" {
+				return money.Amount{Currency: cur}, nil
+			}
+			a, err := money.Parse(string(row.IadeTutar), cur)
+			if err != nil || a.Minor < 0 {
+				return money.Amount{}, &bridge.Error{Kind: bridge.Unknown, Code: "bad_response", Err: fmt.Errorf("vomsis: iade_tutar %q", row.IadeTutar)}
+			}
+			return a, nil
+		}
+	}
+	return money.Amount{}, errNotListed
+}
+
+// queryRefund settles a refund by its remembered baseline. ok is false
+// when there is none to use.
+func (c *Client) queryRefund(ctx context.Context, r bridge.Request) (bridge.Result, error, bool) {
+	if r.ProviderRef == "" {
+		// rememberRefunded stores the baseline before every refund call,
+		// and a failure to store it stops the call: no baseline means this
+		// refund was never sent.
+		return bridge.Result{}, bridge.ErrNotFound, true
+	}
+	mark, ok := strings.CutPrefix(r.ProviderRef, refundedPrefix)
+	if !ok || mark == "?" {
+		return bridge.Result{}, nil, false
+	}
+	before, err := money.Parse(mark, r.Amount.Currency)
+	if err != nil {
+		return bridge.Result{}, nil, false
+	}
+	now, err := c.refunded(ctx, r.Original.Reference, r.Amount.Currency)
+	if err != nil {
+		return bridge.Result{}, &bridge.Error{Kind: bridge.Unknown, Code: "query_" + bridge.CodeOf(err), Err: err}, true
+	}
+	switch {
+	case now.Minor >= before.Minor+r.Amount.Minor:
+		return bridge.Result{Status: bridge.Approved, Payment: &bridge.Payment{Provider: "vomsis", PaymentID: r.Original.Reference,
+			Amount: r.Amount.String(), Currency: r.Amount.Currency, MaskedPAN: r.Original.Payment.MaskedPAN}}, nil, true
+	case now.Minor == before.Minor:
+		return bridge.Result{}, bridge.ErrNotFound, true
+	}
+	return bridge.Result{}, &bridge.Error{Kind: bridge.Unknown, Code: "refund_total_unclear",
+		Err: fmt.Errorf("vomsis: refunded total went from %s to %s, neither +%s nor unchanged", before, now, r.Amount)}, true
 }

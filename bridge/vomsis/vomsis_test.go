@@ -208,16 +208,38 @@ func TestLostAnswerIsUnknownAndFindReconciles(t *testing.T) {
 	sale := wait(t, done).res
 	orig := &bridge.Original{ID: "S1", Reference: "REF000000000006", Amount: money.Amount{Minor: 4000, Currency: "TRY"}, Payment: *sale.Payment}
 	refund := bridge.Request{ID: "F1", Op: bridge.OpRefund, Amount: money.Amount{Minor: 1000, Currency: "TRY"}, Reference: "REF000000000007", Original: orig}
+	// As the dispatcher does: what Remember stores comes back as
+	// ProviderRef on the query.
+	refund.Remember = func(_ context.Context, ref string) error { refund.ProviderRef = ref; return nil }
 
+	// Never sent (no baseline stored): the query says so, and a resend is
+	// safe.
+	if _, err := e.client.Query(context.Background(), refund); !errors.Is(err, bridge.ErrNotFound) {
+		t.Fatalf("query of a refund never sent: %v", err)
+	}
+	// Sent, done, answer lost: settled by the refunded total.
 	e.sim.SetFaults(vomsissim.Faults{DropAfterRecord: 1})
 	_, err := e.client.Send(context.Background(), refund)
 	if bridge.KindOf(err) != bridge.Unknown {
 		t.Fatalf("dropped answer: %v, want unknown", err)
 	}
+	if refund.ProviderRef != "refunded:0.00" {
+		t.Fatalf("baseline %q", refund.ProviderRef)
+	}
 	e.sim.SetFaults(vomsissim.Faults{})
 	res, err := e.client.Query(context.Background(), refund)
 	if err != nil || res.Status != bridge.Approved || res.Payment.Amount != "10.00" {
 		t.Fatalf("query: %+v %v", res, err)
+	}
+	// A second partial refund whose call never got through: the total did
+	// not move from its baseline, so it was not done.
+	second := refund
+	second.ID, second.Reference, second.ProviderRef = "F2", "REF00000000000A", "refunded:10.00"
+	if _, err := e.client.Query(context.Background(), second); !errors.Is(err, bridge.ErrNotFound) {
+		t.Fatalf("query of a refund not applied: %v", err)
+	}
+	if l := e.sim.Ledger(); len(l) != 2 || l[1].Op != "refund" || l[1].Amount != 1000 {
+		t.Fatalf("ledger %+v", l)
 	}
 	// Over-refunding is declined by the bank.
 	refund.Amount = money.Amount{Minor: 5000, Currency: "TRY"}
