@@ -134,9 +134,6 @@ func (c *Client) Validate(r bridge.Request) error {
 	default:
 		return fmt.Errorf("vomsis does not do %q: %w", r.Op, bridge.ErrUnsupported)
 	}
-	if r.Amount.Currency != "" && r.Amount.Currency != "TRY" && r.Amount.Currency != "USD" && r.Amount.Currency != "EUR" {
-		return bridge.Inputf("currency", "Vomsis takes TRY, USD or EUR")
-	}
 	if cu := r.Customer; cu != nil {
 		for _, f := range []struct {
 			field, v string
