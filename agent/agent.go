@@ -24,6 +24,8 @@ import (
 	"github.com/tezgah/tezgah/agent/protocol"
 	"github.com/tezgah/tezgah/agent/wsapi"
 	"github.com/tezgah/tezgah/bridge"
+	"github.com/tezgah/tezgah/bridge/cardvault"
+	"github.com/tezgah/tezgah/bridge/vomsis"
 	"github.com/tezgah/tezgah/outbox"
 )
 
@@ -57,6 +59,10 @@ type Agent struct {
 	ws        *wsapi.Server
 	terminals map[string]bridge.Terminal
 	provs     map[string]bridge.Provider
+	// cards and pages serve card-not-present (Vomsis) sales; nil without
+	// a [vomsis] table. See vomsis.go.
+	cards *cardvault.Vault
+	pages *vomsis.Pages
 }
 
 // DBFile is the outbox's file name inside the data directory.
@@ -107,6 +113,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer a.closeCards()
 	a.provs = providers
 	terms := make([]bridge.Terminal, 0, len(a.terminals))
 	for _, t := range a.terminals {
@@ -144,6 +151,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/ws", a.ws)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	if err := a.servePages(mux, ln.Addr()); err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		// TLS handshake failures (scanners, registers with a wrong pin)
 		// belong in the structured log, not on bare stderr.
@@ -228,6 +239,9 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 	if err := a.validate(c); err != nil {
 		return outbox.Event{}, false, err
 	}
+	if err := a.checkCard(c); err != nil {
+		return outbox.Event{}, false, err
+	}
 	req := outbox.NewRequest{ID: c.ID, Terminal: c.Terminal, Op: c.Type, Body: c.Canonical(), OriginalID: c.OriginalID}
 	if c.Type == protocol.TypeSale {
 		d := a.cfg.Agent.SaleTimeout.Duration
@@ -236,7 +250,9 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 		}
 		req.Deadline = a.opts.Now().Add(d)
 	}
+	stored := a.holdCard(c, req.Deadline.Sub(a.opts.Now()))
 	ev, existing, err := a.store.Accept(ctx, req)
+	stored(err == nil && !existing)
 	if errors.Is(err, outbox.ErrIDConflict) {
 		return outbox.Event{}, false, protocol.Errorf(protocol.CodeIDConflict, "id",
 			"id %q was already used for a different request; use a new id for a new request", c.ID)

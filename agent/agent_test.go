@@ -17,6 +17,7 @@ import (
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/agent/protocol"
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
+	"github.com/tezgah/tezgah/bridge/vomsis/vomsissim"
 )
 
 type harness struct {
@@ -57,6 +58,9 @@ func startAgentWith(t *testing.T, dir string, sim *iyzicosim.Server, wrap func(h
 	t.Cleanup(ts.Close)
 	cfg.Iyzico.BaseURL = ts.URL
 	cfg.Paywall.BaseURL = startPaywallSim(t, cfg).URL
+	vts := httptest.NewServer(vomsissim.New(vomsissim.Options{AppKey: cfg.Vomsis.AppKey, AppSecret: cfg.Vomsis.AppSecret}))
+	t.Cleanup(vts.Close)
+	cfg.Vomsis.BaseURL = vts.URL + vomsissim.APIPrefix
 	cfg.Agent.DataDir = dir
 	cfg.Agent.Listen = "127.0.0.1:0"
 	if tune != nil {
@@ -244,7 +248,7 @@ func TestValidationAgainstConfig(t *testing.T) {
 	}
 	c.send(`{"type":"status"}`)
 	st := c.until("status", "")
-	if len(st.Terminals) != 3 || st.Terminals[0].Name != "kasa-1" || st.Agent == nil {
+	if len(st.Terminals) != len(h.cfg.Terminals) || st.Terminals[0].Name != "kasa-1" || st.Agent == nil {
 		t.Fatalf("status %+v", st)
 	}
 }

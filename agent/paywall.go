@@ -2,12 +2,8 @@ package agent
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/tezgah/tezgah/agent/config"
@@ -51,7 +47,7 @@ func newPaywall(c *config.Paywall, now func() time.Time) (*paywall.Client, error
 
 // startPaywallSim serves paywallsim on loopback for the demo's Paywall
 // terminals and points [paywall] at it.
-func (a *Agent) startPaywallSim(ctx context.Context, wg *sync.WaitGroup) error {
+func (a *Agent) startPaywallSim(ctx context.Context, serve func(h http.Handler) (string, error)) error {
 	c := a.cfg.Paywall
 	if c == nil {
 		return nil
@@ -66,20 +62,11 @@ func (a *Agent) startPaywallSim(ctx context.Context, wg *sync.WaitGroup) error {
 	sim := paywallsim.New(paywallsim.Options{APIKey: c.APIKey, APIClient: c.APIClient, Terminals: ids})
 	// The customer takes a moment with the card, as on a real terminal.
 	sim.SetFaults(paywallsim.Faults{CardTime: 2 * time.Second})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, err := serve(sim)
 	if err != nil {
-		return fmt.Errorf("agent: demo paywall simulator: %w", err)
+		return err
 	}
-	srv := &http.Server{Handler: sim}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("demo paywall simulator stopped", "err", err)
-		}
-	}()
-	context.AfterFunc(ctx, func() { srv.Close() })
-	c.BaseURL = "http://" + ln.Addr().String()
+	c.BaseURL = base
 	a.log.Info("demo: paywall simulator running", "url", c.BaseURL)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/tezgah/tezgah/bridge"
 	"github.com/tezgah/tezgah/bridge/iyzico"
@@ -47,6 +48,13 @@ func (a *Agent) providers() (map[string]bridge.Provider, error) {
 		}
 		out["paywall"] = client
 	}
+	if a.cfg.Vomsis != nil {
+		client, err := a.vomsisProvider()
+		if err != nil {
+			return nil, err
+		}
+		out["vomsis"] = client
+	}
 	return out, nil
 }
 
@@ -54,7 +62,11 @@ func (a *Agent) providers() (map[string]bridge.Provider, error) {
 // the config at them: the demo runs the real adapters against real HTTP
 // servers speaking each provider's wire format.
 func (a *Agent) startSimulators(ctx context.Context, wg *sync.WaitGroup) error {
-	if err := a.startPaywallSim(ctx, wg); err != nil {
+	serve := func(h http.Handler) (string, error) { return a.serveSim(ctx, wg, h) }
+	if err := a.startPaywallSim(ctx, serve); err != nil {
+		return err
+	}
+	if err := a.startVomsisSim(ctx, serve); err != nil {
 		return err
 	}
 	if a.cfg.Iyzico == nil {
@@ -73,11 +85,23 @@ func (a *Agent) startSimulators(ctx context.Context, wg *sync.WaitGroup) error {
 		Password:     a.cfg.Iyzico.Password,
 		Devices:      devices,
 	})
+	base, err := serve(sim)
+	if err != nil {
+		return err
+	}
+	a.cfg.Iyzico.BaseURL = base
+	a.log.Info("demo: iyzico simulator running", "url", a.cfg.Iyzico.BaseURL)
+	return nil
+}
+
+// serveSim serves a demo simulator on a free loopback port until ctx is
+// done and returns its base URL.
+func (a *Agent) serveSim(ctx context.Context, wg *sync.WaitGroup, h http.Handler) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return fmt.Errorf("agent: demo simulator: %w", err)
+		return "", fmt.Errorf("agent: demo simulator: %w", err)
 	}
-	srv := &http.Server{Handler: sim}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -86,7 +110,5 @@ func (a *Agent) startSimulators(ctx context.Context, wg *sync.WaitGroup) error {
 		}
 	}()
 	context.AfterFunc(ctx, func() { srv.Close() })
-	a.cfg.Iyzico.BaseURL = "http://" + ln.Addr().String()
-	a.log.Info("demo: iyzico simulator running", "url", a.cfg.Iyzico.BaseURL)
-	return nil
+	return "http://" + ln.Addr().String(), nil
 }

@@ -337,3 +337,32 @@ func TestProviderRefSurvivesReopen(t *testing.T) {
 		t.Fatalf("SetProviderRef on a final request = %v, want ErrStale", err)
 	}
 }
+
+func TestWaitLogsActionURLWithoutChangingTheRow(t *testing.T) {
+	s := openTest(t, "", nil)
+	ctx := context.Background()
+	if _, _, err := s.Accept(ctx, sale("W1", "vpos-1")); err != nil {
+		t.Fatal(err)
+	}
+	r, _, _ := s.Get(ctx, "W1")
+	if _, err := s.Begin(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := s.Wait(ctx, "W1", "http://127.0.0.1:8417/v1/3ds/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.State != Waiting || ev.ActionURL == "" || ev.Attempt != 1 {
+		t.Fatalf("event %+v", ev)
+	}
+	r, last, _ := s.Get(ctx, "W1")
+	if r.State != Sending || last.Seq != ev.Seq || last.ActionURL != ev.ActionURL {
+		t.Fatalf("row %s, latest event %+v", r.State, last)
+	}
+	if _, err := s.Finish(ctx, r, Approved, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Wait(ctx, "W1", "u"); !errors.Is(err, ErrStale) {
+		t.Fatalf("wait on a final request: %v", err)
+	}
+}

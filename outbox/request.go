@@ -18,9 +18,13 @@ type State string
 // The states of DESIGN.md's life cycle. queued, sending and unknown are
 // pending; the rest are final and never change again.
 const (
-	Queued    State = "queued"    // committed, not yet (or not now) being sent
-	Sending   State = "sending"   // a call to the provider is in flight
-	Unknown   State = "unknown"   // may have reached the provider: being reconciled by query
+	Queued  State = "queued"  // committed, not yet (or not now) being sent
+	Sending State = "sending" // a call to the provider is in flight
+	Unknown State = "unknown" // may have reached the provider: being reconciled by query
+	// Waiting is logged while the provider waits for someone else (the
+	// payer on a 3-D Secure page). It is an event only: the row stays
+	// "sending", so a crash meanwhile is reconciled like any other call.
+	Waiting   State = "waiting"
 	Approved  State = "approved"  // the provider did it
 	Declined  State = "declined"  // the card or bank said no
 	Failed    State = "failed"    // the provider (or the agent) refused it; nothing moved
@@ -71,15 +75,18 @@ type Record struct {
 
 // Event is one entry of the event log.
 type Event struct {
-	Seq     int64           `json:"-"`
-	ID      string          `json:"id"`
-	Type    string          `json:"type"` // accepted | state | result
-	State   State           `json:"state"`
-	Attempt int             `json:"attempt,omitempty"`
-	Reason  string          `json:"reason,omitempty"`
-	NextAt  int64           `json:"next_at,omitempty"` // unix ms of the next try
-	Result  json.RawMessage `json:"result,omitempty"`
-	At      int64           `json:"at"` // unix ms
+	Seq     int64  `json:"-"`
+	ID      string `json:"id"`
+	Type    string `json:"type"` // accepted | state | result
+	State   State  `json:"state"`
+	Attempt int    `json:"attempt,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	NextAt  int64  `json:"next_at,omitempty"` // unix ms of the next try
+	// ActionURL is where someone must act for a "waiting" request to go
+	// on (the local 3-D Secure page).
+	ActionURL string          `json:"action_url,omitempty"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	At        int64           `json:"at"` // unix ms
 }
 
 // Event types.
@@ -368,6 +375,27 @@ func (s *Store) SetProviderRef(ctx context.Context, r *Record, ref string) error
 	}
 	r.ProviderRef = ref
 	return nil
+}
+
+// Wait logs a "waiting" state event for the pending request id, naming
+// where someone must act. The row is not changed (see Waiting).
+func (s *Store) Wait(ctx context.Context, id, actionURL string) (Event, error) {
+	evs, err := s.do(ctx, func(w *wtx) error {
+		var attempts int
+		err := w.tx.QueryRow(`SELECT attempts FROM requests WHERE id = ? AND final_at IS NULL`, id).Scan(&attempts)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrStale
+		}
+		if err != nil {
+			return fmt.Errorf("outbox: wait %s: %w", id, err)
+		}
+		w.event(Event{ID: id, Type: EventState, State: Waiting, Attempt: attempts, ActionURL: actionURL})
+		return nil
+	})
+	if err != nil {
+		return Event{}, err
+	}
+	return evs[0], nil
 }
 
 // Finish records r's final state and result and logs the "result" event.

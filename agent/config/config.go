@@ -22,6 +22,7 @@ type Config struct {
 	Agent     Agent      `toml:"agent"`
 	Iyzico    *Iyzico    `toml:"iyzico"`
 	Paywall   *Paywall   `toml:"paywall"`
+	Vomsis    *Vomsis    `toml:"vomsis"`
 	Terminals []Terminal `toml:"terminal"`
 	LAN       LAN        `toml:"lan"`
 }
@@ -54,6 +55,24 @@ type Iyzico struct {
 	UnitCode       string   `toml:"unit_code"`
 	Timeout        Duration `toml:"timeout"`
 }
+
+// Vomsis is the [vomsis] table: the Vomsis Sanal POS API V3 account for
+// card-not-present sales (docs/providers/vomsis.md).
+type Vomsis struct {
+	BaseURL   string `toml:"base_url"`
+	AppKey    string `toml:"app_key"`
+	AppSecret string `toml:"app_secret"`
+	Lang      string `toml:"lang"`
+	ClientIP  string `toml:"client_ip"`
+	// PageURL is how the payer's browser reaches the agent for the 3-D
+	// Secure page and returnUrl; default http://127.0.0.1:<listen port>.
+	PageURL        string   `toml:"page_url"`
+	ThreeDSTimeout Duration `toml:"three_ds_timeout"`
+	Timeout        Duration `toml:"timeout"`
+}
+
+// DefaultVomsisURL is the live API (reference: no sandbox is published).
+const DefaultVomsisURL = "https://uygulama.vomsis.com/api/vpos/v3"
 
 // Terminal is one [[terminal]].
 type Terminal struct {
@@ -121,8 +140,8 @@ func DefaultDataDir() string {
 }
 
 // Demo is the configuration of `tezgah run --demo`: two iyzico VUK 507
-// terminals and one Paywall terminal on the in-process simulators, whose
-// demo credentials these are.
+// terminals, one Paywall terminal and one Vomsis virtual POS on the
+// in-process simulators, whose demo credentials these are.
 func Demo() *Config {
 	c := &Config{
 		Agent: Agent{Listen: DefaultListen},
@@ -135,8 +154,10 @@ func Demo() *Config {
 			{Name: "kasa-2", Provider: "iyzico", DeviceID: "P00135", Model: "vuk507"},
 			// The Paywall terminal of the docs' sale example, on paywallsim.
 			{Name: "kasa-3", Provider: "paywall", DeviceID: "8ff33705-57c7-42dc-8341-a0053e7f3009", Mode: "async"},
+			{Name: "vpos-1", Provider: "vomsis"},
 		},
 		Paywall: &Paywall{APIKey: "demo-paywall-key", APIClient: "demo-paywall-client"},
+		Vomsis:  &Vomsis{AppKey: "demo-app-key", AppSecret: "demo-app-secret"},
 	}
 	c.defaults()
 	return c
@@ -169,12 +190,13 @@ func Parse(name string, data []byte) (*Config, error) {
 }
 
 var allowedKeys = map[string]string{
-	"":         "agent, iyzico, paywall, terminal, lan",
+	"":         "agent, iyzico, paywall, vomsis, terminal, lan",
 	"lan":      lanKeys,
 	"agent":    "id, listen, data_dir, allowed_origins, allowed_hosts, pairing_token, sale_timeout, retention, log_level, max_frame_bytes",
 	"iyzico":   "base_url, client_id, client_secret, username, password, locale, sale_app_name, sale_app_version, tax_group_code, unit_code, timeout",
 	"terminal": "name, provider, device_id, model, mode",
 	"paywall":  paywallKeys,
+	"vomsis":   "base_url, app_key, app_secret, lang, client_ip, page_url, three_ds_timeout, timeout",
 }
 
 func decodeError(name string, err error) error {
@@ -210,6 +232,9 @@ func (c *Config) resolveSecrets(name string) error {
 	if c.Paywall != nil {
 		fields["paywall.api_key"] = &c.Paywall.APIKey
 		fields["paywall.api_client"] = &c.Paywall.APIClient
+	}
+	if c.Vomsis != nil {
+		fields["vomsis.app_secret"] = &c.Vomsis.AppSecret
 	}
 	var errs []error
 	for key, p := range fields {
@@ -287,6 +312,23 @@ func (c *Config) defaults() {
 			i.Timeout.Duration = 150 * time.Second
 		}
 	}
+	if v := c.Vomsis; v != nil {
+		if v.BaseURL == "" {
+			v.BaseURL = DefaultVomsisURL
+		}
+		if v.Lang == "" {
+			v.Lang = "tr"
+		}
+		if v.ClientIP == "" {
+			v.ClientIP = "127.0.0.1"
+		}
+		if v.ThreeDSTimeout.Duration == 0 {
+			v.ThreeDSTimeout.Duration = 10 * time.Minute
+		}
+		if v.Timeout.Duration == 0 {
+			v.Timeout.Duration = 60 * time.Second
+		}
+	}
 }
 
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
@@ -325,6 +367,29 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validatePaywall(bad)
+	if v := c.Vomsis; v != nil {
+		if !strings.HasPrefix(v.BaseURL, "https://") && !strings.HasPrefix(v.BaseURL, "http://") {
+			bad("vomsis.base_url", "%q is not an http(s) URL such as %s", v.BaseURL, DefaultVomsisURL)
+		}
+		if v.AppKey == "" {
+			bad("vomsis.app_key", "is required (Vomsis panel → API Ayarları)")
+		}
+		if v.AppSecret == "" {
+			bad("vomsis.app_secret", "is required (Vomsis panel → API Ayarları)")
+		}
+		if v.Lang != "tr" && v.Lang != "en" {
+			bad("vomsis.lang", "%q is not one of tr, en", v.Lang)
+		}
+		if len(v.ClientIP) > 15 {
+			bad("vomsis.client_ip", "%q is longer than Vomsis's 15 characters (an IPv4 address)", v.ClientIP)
+		}
+		if v.PageURL != "" && !strings.HasPrefix(v.PageURL, "http://") && !strings.HasPrefix(v.PageURL, "https://") {
+			bad("vomsis.page_url", "%q is not an http(s) URL such as http://127.0.0.1:8417", v.PageURL)
+		}
+		if v.ThreeDSTimeout.Duration < 30*time.Second || v.ThreeDSTimeout.Duration > time.Hour {
+			bad("vomsis.three_ds_timeout", "%v is outside 30s..1h", v.ThreeDSTimeout.Duration)
+		}
+	}
 	if len(c.Terminals) == 0 {
 		bad("terminal", "at least one [[terminal]] is required")
 	}
@@ -351,8 +416,18 @@ func (c *Config) Validate() error {
 			}
 		case "paywall":
 			c.validatePaywallTerminal(key, t, bad)
+		case "vomsis":
+			if c.Vomsis == nil {
+				bad(key+".provider", "vomsis terminals need a [vomsis] table")
+			}
+			if t.DeviceID != "" && !digitsOnly(t.DeviceID) {
+				bad(key+".device_id", "%q is not a Vomsis POS id (pid, digits); leave it empty to let Vomsis choose", t.DeviceID)
+			}
+			if t.Model != "" {
+				bad(key+".model", "vomsis terminals take no model")
+			}
 		default:
-			bad(key+".provider", "%q is not one of iyzico, paywall", t.Provider)
+			bad(key+".provider", "%q is not one of iyzico, paywall, vomsis", t.Provider)
 		}
 	}
 	errs = append(errs, c.validateLAN()...)
@@ -375,6 +450,20 @@ func (c *Config) Redacted() *Config {
 		p.APIKey, p.APIClient = "***", "***"
 		r.Paywall = &p
 	}
+	if c.Vomsis != nil {
+		v := *c.Vomsis
+		v.AppSecret = "***"
+		r.Vomsis = &v
+	}
 	r.Terminals = append([]Terminal(nil), c.Terminals...)
 	return &r
+}
+
+func digitsOnly(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return len(s) > 0 && len(s) <= 3
 }

@@ -86,6 +86,7 @@ func TestExampleConfig(t *testing.T) {
 	t.Setenv("IYZICO_PASSWORD", "p")
 	t.Setenv("PAYWALL_API_KEY", "k")
 	t.Setenv("PAYWALL_API_CLIENT", "c")
+	t.Setenv("VOMSIS_APP_SECRET", "v")
 	if _, err := Load("../../configs/tezgah.example.toml"); err != nil {
 		t.Fatal(err)
 	}
@@ -97,4 +98,34 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		Parse("f.toml", data) // must not panic
 	})
+}
+
+func TestVomsis(t *testing.T) {
+	base := "[agent]\n[vomsis]\napp_key = \"k\"\napp_secret = \"env:TEZGAH_TEST_VOMSIS\"\n[[terminal]]\nname = \"vpos-1\"\nprovider = \"vomsis\"\n"
+	t.Setenv("TEZGAH_TEST_VOMSIS", "the-secret")
+	c, err := Parse("t.toml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Vomsis.AppSecret != "the-secret" || c.Vomsis.BaseURL != DefaultVomsisURL || c.Vomsis.ThreeDSTimeout.Duration != 10*time.Minute {
+		t.Fatalf("vomsis %+v", c.Vomsis)
+	}
+	if r := c.Redacted(); r.Vomsis.AppSecret != "***" || c.Vomsis.AppSecret != "the-secret" {
+		t.Fatal("app_secret not redacted, or the original changed")
+	}
+	for _, tc := range []struct{ name, text, want string }{
+		{"no table", "[agent]\n[[terminal]]\nname = \"vpos-1\"\nprovider = \"vomsis\"\n", "terminal[1].provider"},
+		{"bad pid", strings.Replace(base, "provider = \"vomsis\"", "provider = \"vomsis\"\ndevice_id = \"P1\"", 1), "terminal[1].device_id"},
+		{"model", strings.Replace(base, "provider = \"vomsis\"", "provider = \"vomsis\"\nmodel = \"vuk507\"", 1), "terminal[1].model"},
+		{"no key", strings.Replace(base, "app_key = \"k\"\n", "", 1), "vomsis.app_key"},
+		{"short 3ds", strings.Replace(base, "app_key", "three_ds_timeout = \"5s\"\napp_key", 1), "vomsis.three_ds_timeout"},
+		{"unknown key", strings.Replace(base, "app_key", "app_id = \"x\"\napp_key", 1), "app_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("t.toml", []byte(tc.text))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error about %s", err, tc.want)
+			}
+		})
+	}
 }

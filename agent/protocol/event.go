@@ -21,6 +21,9 @@ type Event struct {
 	Reason  string `json:"reason,omitempty"`
 	// NextAttemptAt is when the agent tries again (RFC 3339, UTC).
 	NextAttemptAt string `json:"next_attempt_at,omitempty"`
+	// ActionURL, on a "waiting" state, is the page where the payer must
+	// act (the 3-D Secure page of a Vomsis sale).
+	ActionURL string `json:"action_url,omitempty"`
 
 	Status  string          `json:"status,omitempty"`
 	Payment json.RawMessage `json:"payment,omitempty"`
@@ -72,7 +75,7 @@ type stored struct {
 
 // FromOutbox turns a logged outbox event into its wire form.
 func FromOutbox(e outbox.Event) Event {
-	out := Event{Type: e.Type, ID: e.ID, Seq: e.Seq, Attempt: e.Attempt, Reason: e.Reason}
+	out := Event{Type: e.Type, ID: e.ID, Seq: e.Seq, Attempt: e.Attempt, Reason: e.Reason, ActionURL: e.ActionURL}
 	if e.NextAt != 0 {
 		out.NextAttemptAt = time.UnixMilli(e.NextAt).UTC().Format(time.RFC3339Nano)
 	}

@@ -98,6 +98,10 @@ type Command struct {
 	// Op and Params are a call's provider operation and its arguments.
 	Op     string
 	Params json.RawMessage
+	// Card is a card-not-present sale's card data. It is deliberately not
+	// part of Canonical: it is never stored, only held in memory until
+	// the one attempt to send it.
+	Card *bridge.Card
 }
 
 // wire is the JSON shape of every command; which fields a type allows is
@@ -115,11 +119,12 @@ type wire struct {
 	Customer   json.RawMessage `json:"customer"`
 	Op         *string         `json:"op"`
 	Params     json.RawMessage `json:"params"`
+	Card       json.RawMessage `json:"card"`
 }
 
 // allowed lists the fields each command accepts besides "type".
 var allowed = map[string][]string{
-	TypeSale:     {"id", "terminal", "amount", "currency", "expires_in", "items", "customer"},
+	TypeSale:     {"id", "terminal", "amount", "currency", "expires_in", "items", "customer", "card"},
 	TypeRefund:   {"id", "terminal", "amount", "currency", "original_id"},
 	TypeVoid:     {"id", "terminal", "original_id"},
 	TypeEndOfDay: {"id", "terminal"},
@@ -229,6 +234,13 @@ func Decode(data []byte) (Command, *Error) {
 			return Command{}, perr
 		}
 		c.Customer = cu
+	}
+	if len(w.Card) > 0 && string(w.Card) != "null" {
+		card, perr := decodeCard(w.Card)
+		if perr != nil {
+			return Command{}, perr
+		}
+		c.Card = card
 	}
 	if typ == TypeCall {
 		if w.Op == nil || *w.Op == "" {

@@ -6,8 +6,11 @@
 // not collide with other providers'); /_sim/ledger and /_sim/faults are
 // the admin endpoints. The Paywall PhysicalAPI simulator is served under
 // /paywall (its base address is http://ADDR/paywall, with its own
-// /paywall/_sim/ledger and /paywall/_sim/faults). The fault rates and the
-// seed apply to both; --latency is iyzico's, --paywall-latency Paywall's.
+// /paywall/_sim/ledger and /paywall/_sim/faults). The Vomsis Sanal POS
+// simulator answers on /api/vpos/v3/... (its base URL is
+// http://ADDR/api/vpos/v3) with its own admin endpoints and fake bank 3-D
+// page under /vomsis/_sim/. The fault rates and the seed apply to all;
+// --latency is iyzico's and Vomsis's, --paywall-latency Paywall's.
 package main
 
 import (
@@ -25,6 +28,7 @@ import (
 
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
 	"github.com/tezgah/tezgah/bridge/paywall/paywallsim"
+	"github.com/tezgah/tezgah/bridge/vomsis/vomsissim"
 )
 
 func main() {
@@ -47,6 +51,8 @@ func main() {
 	pwLatency := fs.Duration("paywall-latency", 0, "added to every Paywall business call's answer")
 	pwCard := fs.Duration("paywall-card-time", 0, "how long a Paywall terminal takes from picking a command up to its result")
 	pwPickup := fs.Duration("paywall-pickup-delay", 0, "how long a Paywall terminal takes to receive a command (rollback works only before)")
+	appKey := fs.String("vomsis-app-key", vomsissim.DemoAppKey, "Vomsis app_key")
+	appSecret := fs.String("vomsis-app-secret", vomsissim.DemoAppSecret, "Vomsis app_secret")
 	fs.Parse(os.Args[1:])
 
 	sim := iyzicosim.New(iyzicosim.Options{
@@ -57,8 +63,12 @@ func main() {
 	pw := paywallsim.New(paywallsim.Options{APIKey: *pwKey, APIClient: *pwClient, Terminals: strings.Split(*pwTerminals, ","),
 		PickupDelay: *pwPickup, Seed: *seed})
 	pw.SetFaults(paywallsim.Faults{Latency: *pwLatency, CardTime: *pwCard, FailRate5xx: *failRate, RateLimitRate: *rateLimit, DropAfterRecord: *dropRate})
+	vsim := vomsissim.New(vomsissim.Options{AppKey: *appKey, AppSecret: *appSecret, Seed: *seed})
+	vsim.SetFaults(vomsissim.Faults{Latency: *latency, FailRate5xx: *failRate, RateLimitRate: *rateLimit, DropAfterRecord: *dropRate})
 	mux := http.NewServeMux()
 	mux.Handle("/paywall/", http.StripPrefix("/paywall", pw))
+	mux.Handle(vomsissim.APIPrefix+"/", vsim)
+	mux.Handle(vomsissim.AdminPrefix+"/", vsim)
 	mux.Handle("/", sim)
 
 	ln, err := net.Listen("tcp", *listen)
@@ -69,6 +79,7 @@ func main() {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Printf("tezgah-sim: iyzico Terminal API simulator listening on http://%s\n", ln.Addr())
 	fmt.Printf("tezgah-sim: Paywall PhysicalAPI simulator at http://%s/paywall\n", ln.Addr())
+	fmt.Printf("tezgah-sim: Vomsis Sanal POS simulator at http://%s%s\n", ln.Addr(), vomsissim.APIPrefix)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
