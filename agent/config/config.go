@@ -22,6 +22,20 @@ type Config struct {
 	Agent     Agent      `toml:"agent"`
 	Iyzico    *Iyzico    `toml:"iyzico"`
 	Terminals []Terminal `toml:"terminal"`
+	Filedrop  Filedrop   `toml:"filedrop"`
+}
+
+// Filedrop is the [filedrop] table: the folder integration for
+// back-office programs (docs/filedrop.md).
+type Filedrop struct {
+	Enabled bool `toml:"enabled"`
+	// Dir holds inbox/, processing/, done/ and failed/; empty means
+	// <data_dir>/filedrop, decided at run time so --data-dir moves it too.
+	Dir           string   `toml:"dir"`
+	StableFor     Duration `toml:"stable_for"`
+	Rescan        Duration `toml:"rescan"`
+	Policy        string   `toml:"policy"`
+	ResultFormats []string `toml:"result_formats"`
 }
 
 // Agent is the [agent] table.
@@ -129,6 +143,9 @@ func Demo() *Config {
 			{Name: "kasa-2", Provider: "iyzico", DeviceID: "P00135", Model: "vuk507"},
 		},
 	}
+	// The demo shows the folder integration too: drop a file into
+	// <data>/filedrop/inbox and read the result in done/.
+	c.Filedrop.Enabled = true
 	c.defaults()
 	return c
 }
@@ -160,7 +177,8 @@ func Parse(name string, data []byte) (*Config, error) {
 }
 
 var allowedKeys = map[string]string{
-	"":         "agent, iyzico, terminal",
+	"":         "agent, iyzico, terminal, filedrop",
+	"filedrop": "enabled, dir, stable_for, rescan, policy, result_formats",
 	"agent":    "id, listen, data_dir, allowed_origins, allowed_hosts, pairing_token, sale_timeout, retention, log_level, max_frame_bytes",
 	"iyzico":   "base_url, client_id, client_secret, username, password, locale, sale_app_name, sale_app_version, tax_group_code, unit_code, timeout",
 	"terminal": "name, provider, device_id, model",
@@ -256,6 +274,19 @@ func (c *Config) defaults() {
 	if a.MaxFrameBytes == 0 {
 		a.MaxFrameBytes = 64 << 10
 	}
+	fd := &c.Filedrop
+	if fd.StableFor.Duration == 0 {
+		fd.StableFor.Duration = 2 * time.Second
+	}
+	if fd.Rescan.Duration == 0 {
+		fd.Rescan.Duration = 10 * time.Second
+	}
+	if fd.Policy == "" {
+		fd.Policy = "all_or_nothing"
+	}
+	if len(fd.ResultFormats) == 0 {
+		fd.ResultFormats = []string{"json"}
+	}
 	if i := c.Iyzico; i != nil {
 		if i.Locale == "" {
 			i.Locale = "tr"
@@ -305,6 +336,22 @@ func (c *Config) Validate() error {
 		}
 		if i.Locale != "tr" && i.Locale != "en" {
 			bad("iyzico.locale", "%q is not one of tr, en", i.Locale)
+		}
+	}
+	if fd := c.Filedrop; fd.Enabled {
+		if fd.StableFor.Duration < 10*time.Millisecond || fd.StableFor.Duration > time.Hour {
+			bad("filedrop.stable_for", "%v is outside 10ms..1h", fd.StableFor.Duration)
+		}
+		if fd.Rescan.Duration < 100*time.Millisecond || fd.Rescan.Duration > time.Hour {
+			bad("filedrop.rescan", "%v is outside 100ms..1h", fd.Rescan.Duration)
+		}
+	}
+	if p := c.Filedrop.Policy; p != "all_or_nothing" && p != "skip_invalid" {
+		bad("filedrop.policy", "%q is not one of all_or_nothing, skip_invalid", p)
+	}
+	for _, f := range c.Filedrop.ResultFormats {
+		if f != "json" && f != "csv" {
+			bad("filedrop.result_formats", "%q is not one of json, csv", f)
 		}
 	}
 	if len(c.Terminals) == 0 {
