@@ -210,3 +210,147 @@ func TestFormats(t *testing.T) {
 		})
 	}
 }
+
+// TestBadFiles: every kind of bad file goes to failed/ with an error file
+// naming the line, the field and the reason, and nothing in it runs, not
+// even its good lines (all_or_nothing, the default).
+func TestBadFiles(t *testing.T) {
+	e := startAgent(t, nil)
+	good := `{"type":"sale","id":"G-1","terminal":"kasa-1","amount":"10.00"}` + "\n"
+	cases := []struct {
+		name    string
+		content string
+		want    []string // in the error file
+	}{
+		{"malformed.ndjson", good + "{\"type\":\"sale\",\n", []string{"line 2: invalid_json"}},
+		{"unknown-field.ndjson", good + `{"type":"sale","terminal":"kasa-1","amount":"1.00","tip":"5"}` + "\n",
+			[]string{"line 2, field tip: unknown_field"}},
+		{"bad-amount.csv", "type,terminal,amount\r\nsale,kasa-1,10.00\r\nsale,kasa-1,\"12,50\"\r\nsale,kasa-1,1.005\r\n",
+			[]string{"line 3, field amount: invalid_amount", "line 4, field amount: invalid_amount: amount 1.005 has more than 2 decimal places"}},
+		{"cp1254.csv", "type;terminal;amount\nsale;kasa-1;10.00\nsale;\xdei\xfeli;5.00\n", // "Şişli" in Windows-1254
+			[]string{"line 3, field terminal: invalid_encoding"}},
+		{"utf16.json", "\xff\xfe{\x00}\x00", []string{"line 1: invalid_encoding: the file is UTF-16"}},
+		{"syntax.json", "[\n  {\"type\":\"sale\",\"terminal\":\"kasa-1\",\"amount\":\"1.00\"},\n  {\"type\":\"sale\" \"terminal\":\"kasa-1\"}\n]\n",
+			[]string{"line 3: invalid_json: JSON syntax error", "could not be read to its end"}},
+		{"terminal.ndjson", good + `{"type":"end_of_day","terminal":"Şişli Şubesi"}` + "\n",
+			[]string{`line 2, field terminal: unknown_terminal: no terminal "Şişli Şubesi"`}},
+		{"original.ndjson", `{"type":"void","terminal":"kasa-1","original_id":"NOPE-1"}` + "\n", []string{"line 1, field original_id: unknown_original"}},
+		{"dup.ndjson", good + good, []string{`line 2, field id: duplicate_id: id "G-1" is already used on line 1`}},
+		{"cancel.ndjson", good + `{"type":"cancel","id":"G-1"}` + "\n", []string{"line 2, field type: unsupported_operation"}},
+		{"cells.csv", "type,terminal,amount\nsale,kasa-1\n", []string{"line 2: invalid_csv: the row has 2 cells, the header row 3"}},
+		{"header.csv", "type,,amount\nsale,kasa-1,1.00\n", []string{"line 1: invalid_csv: column 2 of the header row has no name"}},
+		{"empty.ndjson", "\r\n\r\n", []string{"no_commands"}},
+		{"empty.json", "[]", []string{"no_commands"}},
+		{"notes.txt", "sale kasa-1 10.00", []string{"unsupported_format"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e.drop(t, tc.name, []byte(tc.content))
+			got := e.errorFile(t, "failed", tc.name)
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("error file lacks %q:\n%s", w, got)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(e.dir, "done", tc.name+".result.json")); err == nil {
+				t.Error("a failed file got a result file")
+			}
+		})
+	}
+	if l := e.sim.Ledger(); len(l) != 0 {
+		t.Errorf("bad files moved money: %+v", l)
+	}
+}
+
+// TestSkipInvalid: under skip_invalid the good lines of a partly bad file
+// run, the bad ones are reported in the result and the error file.
+func TestSkipInvalid(t *testing.T) {
+	e := startAgent(t, func(c *config.Config) { c.Filedrop.Policy = filedrop.SkipInvalid })
+	const name = "mixed.ndjson"
+	e.drop(t, name, []byte(`{"type":"sale","id":"M-1","terminal":"kasa-1","amount":"10.00"}
+{"type":"sale","id":"M-2","terminal":"kasa-1","amount":"-3"}
+{"type":"refund","id":"M-3","terminal":"kasa-1","amount":"20.00","original_id":"M-1"}
+{"type":"end_of_day","id":"M-4","terminal":"kasa-1"}
+`))
+	r := e.result(t, name)
+	if got := statuses(r); got != "approved,invalid,rejected,approved" {
+		t.Fatalf("statuses %s\n%+v", got, r.Commands)
+	}
+	if c := r.Commands[1]; c.Error.Code != "invalid_amount" || c.Error.Field != "amount" {
+		t.Errorf("line 2 error %+v", c.Error)
+	}
+	if c := r.Commands[2]; c.Error.Code != "amount_exceeds_original" {
+		t.Errorf("line 3 error %+v", c.Error)
+	}
+	errText := string(wait(t, filepath.Join(e.dir, "done", name+".error.txt"), time.Second))
+	if !strings.Contains(errText, "line 2, field amount: invalid_amount") {
+		t.Errorf("error file:\n%s", errText)
+	}
+	if n := len(e.sim.Ledger()); n != 1 {
+		t.Errorf("ledger has %d movements, want the one sale", n)
+	}
+}
+
+// TestSameFileTwice: a file dropped again runs nothing again and gets the
+// same results.
+func TestSameFileTwice(t *testing.T) {
+	e := startAgent(t, func(c *config.Config) { c.Filedrop.ResultFormats = []string{"json", "csv"} })
+	const name = "eod-2026-11-24.ndjson"
+	content := fixture(t, "crlf-bom.ndjson")
+	e.drop(t, name, content)
+	first := e.result(t, name)
+	ledger := len(e.sim.Ledger())
+	csv1 := wait(t, filepath.Join(e.dir, "done", name+".result.csv"), time.Second)
+	for _, f := range []string{name, name + ".result.json", name + ".result.csv"} {
+		os.Remove(filepath.Join(e.dir, "done", f))
+	}
+
+	e.drop(t, name, content)
+	second := e.result(t, name)
+	if n := len(e.sim.Ledger()); n != ledger {
+		t.Fatalf("dropping the file again moved money: ledger %d -> %d", ledger, n)
+	}
+	a, _ := json.Marshal(first.Commands)
+	b, _ := json.Marshal(second.Commands)
+	if string(a) != string(b) {
+		t.Errorf("results differ:\n%s\n%s", a, b)
+	}
+	if csv2 := wait(t, filepath.Join(e.dir, "done", name+".result.csv"), time.Second); string(csv1) != string(csv2) {
+		t.Errorf("CSV results differ:\n%s\n%s", csv1, csv2)
+	}
+	if !strings.HasPrefix(string(csv1), "\ufeffline,id,request_id,type") {
+		t.Errorf("CSV result header: %q", strings.SplitN(string(csv1), "\n", 2)[0])
+	}
+}
+
+// TestWaitsForCompleteFile: a file still being written is not taken, and
+// temporary names are never taken.
+func TestWaitsForCompleteFile(t *testing.T) {
+	e := startAgent(t, func(c *config.Config) { c.Filedrop.StableFor.Duration = 300 * time.Millisecond })
+	inbox := filepath.Join(e.dir, "inbox")
+	for _, n := range []string{"copy.tmp", "copy.part", "~lock.csv", ".hidden.json"} {
+		if err := os.WriteFile(filepath.Join(inbox, n), []byte("{"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A writer that writes half a file and the rest a moment later: taken
+	// early, the file would fail as malformed.
+	const name = "slow.ndjson"
+	f, err := os.Create(filepath.Join(inbox, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"type":"sale","id":"W-1","terminal":"kasa-1",`)
+	f.Sync()
+	f.WriteString(`"amount":"5.00"}` + "\n")
+	f.Close()
+	r := e.result(t, name)
+	if got := statuses(r); got != "approved" {
+		t.Fatalf("statuses %s", got)
+	}
+	for _, n := range []string{"copy.tmp", "copy.part", "~lock.csv", ".hidden.json"} {
+		if _, err := os.Stat(filepath.Join(inbox, n)); err != nil {
+			t.Errorf("%s was touched: %v", n, err)
+		}
+	}
+}

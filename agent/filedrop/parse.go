@@ -199,9 +199,8 @@ func (r *jsonReader) next() (entry, error) {
 		if _, err := r.dec.Token(); err != nil { // the closing ]
 			return entry{}, r.syntax(err, off)
 		}
-		off = r.dec.InputOffset()
-		if _, err := r.dec.Token(); err != io.EOF {
-			return entry{}, r.fail(off, protocol.CodeInvalidJSON, "there is more after the closing ]: a .json file holds one array or one object")
+		if err := r.trailing(); err != io.EOF {
+			return entry{}, r.fail(r.dec.InputOffset(), protocol.CodeInvalidJSON, "there is more after the closing ]: a .json file holds one array or one object")
 		}
 		r.state = 2
 		if r.n == 0 {
@@ -245,9 +244,8 @@ func (r *jsonReader) start() (entry, error) {
 			if err != nil {
 				return e, err
 			}
-			off := r.dec.InputOffset()
-			if _, err := r.dec.Token(); err != io.EOF {
-				return entry{}, r.fail(off, protocol.CodeInvalidJSON, "there is more after the command object: put several commands in an array [ ... ] or use .ndjson")
+			if err := r.trailing(); err != io.EOF {
+				return entry{}, r.fail(r.dec.InputOffset(), protocol.CodeInvalidJSON, "there is more after the command object: put several commands in an array [ ... ] or use .ndjson")
 			}
 			r.state = 2
 			return e, nil
@@ -256,6 +254,16 @@ func (r *jsonReader) start() (entry, error) {
 		return entry{}, &fileError{Line: r.lines.at(0), Err: protocol.Errorf(protocol.CodeInvalidJSON, "",
 			"a .json file holds one command object {...} or an array [...] of them")}
 	}
+}
+
+// trailing reads past the end of the JSON value; io.EOF means there is
+// nothing but blanks, and the decoder's offset is then past the extra.
+func (r *jsonReader) trailing() error {
+	_, err := r.dec.Token()
+	if err == nil {
+		return errors.New("more")
+	}
+	return err
 }
 
 func (r *jsonReader) element() (entry, error) {
