@@ -1,14 +1,18 @@
 package filedrop_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -353,4 +357,88 @@ func TestWaitsForCompleteFile(t *testing.T) {
 			t.Errorf("%s was touched: %v", n, err)
 		}
 	}
+}
+
+// TestFilesPresentAtStart: a file left in processing/ (a crash) and one
+// dropped while the agent was down are both found by the first scan,
+// with no notification to wake the watcher.
+func TestFilesPresentAtStart(t *testing.T) {
+	dir := t.TempDir()
+	for sub, name := range map[string]string{"processing": "left.ndjson", "inbox": "early.json"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, sub, name), fixture(t, map[string]string{"left.ndjson": "crlf-bom.ndjson", "early.json": "eod.json"}[name]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := startAgent(t, func(c *config.Config) { c.Filedrop.Dir = dir })
+	if got := statuses(e.result(t, "left.ndjson")); got != "approved,approved,approved" {
+		t.Errorf("left.ndjson: %s", got)
+	}
+	if got := statuses(e.result(t, "early.json")); got != "approved" {
+		t.Errorf("early.json: %s", got)
+	}
+}
+
+// BenchmarkFile runs files of 1,000 and 10,000 sales through the real
+// agent and simulator, end to end (stable wait, validate, submit, every
+// sale approved, result file), and reports the heap's peak while it runs:
+// the file is streamed, so the peak barely grows with the file.
+func BenchmarkFile(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprint("commands=", n), func(b *testing.B) { benchFile(b, n) })
+	}
+}
+
+func benchFile(b *testing.B, n int) {
+	e := startAgent(b, func(c *config.Config) { c.Filedrop.StableFor.Duration = 10 * time.Millisecond })
+	runtime.GC()
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var size int
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		name := fmt.Sprintf("bench-%d.ndjson", i)
+		f, err := os.Create(filepath.Join(e.dir, "inbox", name+".part"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := bufio.NewWriter(f)
+		for j := range n {
+			fmt.Fprintf(w, `{"type":"sale","id":"B%d-%05d","terminal":"kasa-%d","amount":"%d.%02d","expires_in":3600}`+"\n", i, j, 1+j%2, 1+j%500, j%50)
+		}
+		w.Flush()
+		st, _ := f.Stat()
+		size = int(st.Size())
+		f.Close()
+		if err := os.Rename(f.Name(), filepath.Join(e.dir, "inbox", name)); err != nil {
+			b.Fatal(err)
+		}
+		wait(b, filepath.Join(e.dir, "done", name), 10*time.Minute)
+	}
+	b.StopTimer()
+	close(stop)
+	<-sampled
+	b.ReportMetric(float64(b.N*n)/time.Since(start).Seconds(), "commands/s")
+	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(size)/(1<<20), "file-MB")
 }

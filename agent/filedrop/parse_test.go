@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -217,4 +218,132 @@ func FuzzJSON(f *testing.F) {
 func FuzzCSV(f *testing.F) {
 	f.Add([]byte("type;terminal;amount\r\nsale;kasa-1;1.00\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzReader(t, formatCSV, data) })
+}
+
+// BenchmarkRead10k reads and decodes files of 10,000 commands in each
+// format, as the validate, submit and report passes each do once.
+func BenchmarkRead10k(b *testing.B) {
+	const n = 10000
+	files := map[format][]byte{}
+	var nd, js, cs bytes.Buffer
+	js.WriteString("[\n")
+	cs.WriteString("type;id;terminal;amount;currency\r\n")
+	for i := range n {
+		fmt.Fprintf(&nd, `{"type":"sale","id":"S-%05d","terminal":"kasa-1","amount":"%d.50","currency":"TRY"}`+"\r\n", i, i)
+		if i > 0 {
+			js.WriteString(",\n")
+		}
+		fmt.Fprintf(&js, `  {"type":"sale","id":"S-%05d","terminal":"kasa-1","amount":"%d.50","currency":"TRY"}`, i, i)
+		fmt.Fprintf(&cs, "sale;S-%05d;kasa-1;%d.50;TRY\r\n", i, i)
+	}
+	js.WriteString("\n]\n")
+	files[formatNDJSON], files[formatJSON], files[formatCSV] = nd.Bytes(), js.Bytes(), cs.Bytes()
+	for _, f := range []format{formatNDJSON, formatJSON, formatCSV} {
+		b.Run(string(f), func(b *testing.B) {
+			data := files[f]
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				rd, err := newReader(f, bytes.NewReader(data), bytes.NewReader(data))
+				if err != nil {
+					b.Fatal(err)
+				}
+				nm := newNamer("bench."+string(f), strings.Repeat("0", 64), f)
+				count := 0
+				for {
+					e, err := rd.next()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, perr := nm.decode(e); perr != nil {
+						b.Fatal(perr)
+					}
+					count++
+				}
+				if count != n {
+					b.Fatalf("%d commands", count)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/command")
+		})
+	}
+}
+
+// genReader produces a file of n commands on the fly, never holding it.
+type genReader struct {
+	head, line string
+	n, i       int
+	buf        []byte
+}
+
+func (g *genReader) Read(p []byte) (int, error) {
+	for len(g.buf) < len(p) && g.i <= g.n {
+		if g.i == 0 {
+			g.buf = append(g.buf, g.head...)
+		} else {
+			g.buf = fmt.Appendf(g.buf, g.line, g.i)
+		}
+		g.i++
+	}
+	if len(g.buf) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, g.buf)
+	g.buf = g.buf[:copy(g.buf, g.buf[n:])]
+	return n, nil
+}
+
+// TestReadersStream reads files far larger than the heap it allows: a
+// reader that kept the file would need more than the bound for it alone.
+func TestReadersStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads 3 x 30 MB")
+	}
+	const n = 300000
+	const bound = 8 << 20 // the smallest file, the CSV, is 10 MB
+	cases := []struct {
+		f          format
+		head, line string
+	}{
+		{formatNDJSON, "", `{"type":"sale","id":"S-%07d","terminal":"kasa-1","amount":"10.50","currency":"TRY","expires_in":600}` + "\r\n"},
+		{formatJSON, "[\n", `  {"type":"sale","id":"S-%07d","terminal":"kasa-1","amount":"10.50","currency":"TRY","expires_in":600},` + "\n"},
+		{formatCSV, "type;id;terminal;amount;currency;expires_in\r\n", "sale;S-%07d;kasa-1;10.50;TRY;600\r\n"},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.f), func(t *testing.T) {
+			gen := func() io.Reader { return &genReader{head: tc.head, line: tc.line, n: n} }
+			rd, err := newReader(tc.f, gen(), gen())
+			if err != nil {
+				t.Fatal(err)
+			}
+			runtime.GC()
+			var peak uint64
+			count := 0
+			for {
+				e, err := rd.next()
+				if err != nil {
+					break // the generated .json ends without its ]
+				}
+				if e.Err != nil {
+					t.Fatalf("line %d: %v", e.Line, e.Err)
+				}
+				count++
+				if count%20000 == 0 {
+					var m runtime.MemStats
+					runtime.ReadMemStats(&m)
+					peak = max(peak, m.HeapAlloc)
+				}
+			}
+			if count != n {
+				t.Fatalf("read %d of %d commands", count, n)
+			}
+			if peak > bound {
+				t.Errorf("heap reached %d MB reading a %d-command file", peak>>20, n)
+			}
+			t.Logf("%d commands, peak heap %.1f MB", count, float64(peak)/(1<<20))
+		})
+	}
 }
