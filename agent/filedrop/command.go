@@ -27,14 +27,14 @@ const hashLen = 12
 type namer struct {
 	stem string
 	hash string
-	own  map[string]int // own id -> line of first use, for duplicates and original_id
+	own  map[string]*ownCmd // by the id written in the file: for duplicates and original_id
 	// byLine names commands without an id by their line (.ndjson, .csv)
 	// rather than their number (.json).
 	byLine bool
 }
 
 func newNamer(name, fileHash string, f format) *namer {
-	return &namer{stem: idStem(name), hash: fileHash[:hashLen], own: map[string]int{}, byLine: f != formatJSON}
+	return &namer{stem: idStem(name), hash: fileHash[:hashLen], own: map[string]*ownCmd{}, byLine: f != formatJSON}
 }
 
 // idStem turns a file name into id characters: Turkish letters become
@@ -83,12 +83,23 @@ func (n *namer) id(own string) string {
 	return stem + ":" + n.hash + ":" + own
 }
 
+// ownCmd is what a file's own id named, so a refund or void later in the
+// file can be checked against it before anything runs. It is small: the
+// only per-command state a file keeps while it is read.
+type ownCmd struct {
+	line int
+	cmd  *protocol.Command // nil when that command was bad
+}
+
 // command is one decoded command of a file, with what the result file
 // shows about where it came from.
 type command struct {
 	entry
 	OwnID string // the id written in the file, if any
 	Cmd   protocol.Command
+	// Original is the command original_id names when it is in the same
+	// file; nil otherwise.
+	Original *ownCmd
 }
 
 // decode turns an entry into a command through the protocol's own
@@ -121,7 +132,7 @@ func (n *namer) decode(e entry) (command, *protocol.Error) {
 				return c, protocol.Errorf(protocol.CodeInvalidField, "id", "id must be a non-empty string")
 			}
 			if first, dup := n.own[c.OwnID]; dup {
-				return c, protocol.Errorf(CodeDuplicateID, "id", "id %q is already used on line %d of this file", c.OwnID, first)
+				return c, protocol.Errorf(CodeDuplicateID, "id", "id %q is already used on line %d of this file", c.OwnID, first.line)
 			}
 			if !validOwnID(c.OwnID) {
 				return c, protocol.Errorf(protocol.CodeInvalidField, "id", "id must be 1-64 characters of A-Z a-z 0-9 . _ : / - starting with a letter or digit")
@@ -140,13 +151,14 @@ func (n *namer) decode(e entry) (command, *protocol.Error) {
 		obj["id"] = id
 		var orig string
 		if json.Unmarshal(obj["original_id"], &orig) == nil {
-			if _, inFile := n.own[orig]; inFile {
+			if o, inFile := n.own[orig]; inFile {
 				v, _ := json.Marshal(n.id(orig))
 				obj["original_id"] = v
+				c.Original = o
 			}
 		}
 		if c.OwnID != "" {
-			n.own[c.OwnID] = e.Line
+			n.own[c.OwnID] = &ownCmd{line: e.Line}
 		}
 	case contains(protocol.Types, typ):
 		return c, protocol.Errorf(protocol.CodeUnsupportedOp, "type",
@@ -161,6 +173,9 @@ func (n *namer) decode(e entry) (command, *protocol.Error) {
 		return c, perr
 	}
 	c.Cmd = cmd
+	if o := n.own[c.OwnID]; c.OwnID != "" && o != nil && o.line == e.Line {
+		o.cmd = &cmd
+	}
 	return c, nil
 }
 

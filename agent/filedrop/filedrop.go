@@ -180,7 +180,9 @@ func (f *Folder) Run(ctx context.Context) error {
 	var errs chan error
 	w, err := fsnotify.NewWatcher()
 	if err == nil {
-		err = w.Add(f.inbox)
+		if err = w.Add(f.inbox); err != nil {
+			w.Close()
+		}
 	}
 	if err != nil {
 		// Network shares often cannot be watched; the rescan still works.
@@ -210,7 +212,9 @@ func (f *Folder) Run(ctx context.Context) error {
 		if ignored(name) {
 			return
 		}
-		fi, err := os.Stat(filepath.Join(f.inbox, name))
+		// Lstat: a symbolic link is not taken, so a file outside the
+		// folder is never read or moved by way of one.
+		fi, err := os.Lstat(filepath.Join(f.inbox, name))
 		if err != nil || !fi.Mode().IsRegular() {
 			delete(cands, name)
 			return

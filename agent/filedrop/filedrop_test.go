@@ -239,6 +239,9 @@ func TestBadFiles(t *testing.T) {
 		{"terminal.ndjson", good + `{"type":"end_of_day","terminal":"Şişli Şubesi"}` + "\n",
 			[]string{`line 2, field terminal: unknown_terminal: no terminal "Şişli Şubesi"`}},
 		{"original.ndjson", `{"type":"void","terminal":"kasa-1","original_id":"NOPE-1"}` + "\n", []string{"line 1, field original_id: unknown_original"}},
+		{"refund.csv", "type,id,terminal,amount,original_id\nsale,S-1,kasa-1,10.00,\nrefund,R-1,kasa-1,10.01,S-1\nvoid,V-1,kasa-1,,R-1\n",
+			[]string{"line 3, field amount: amount_exceeds_original: refund 10.01 is more than the sale's 10.00 on line 2",
+				"line 4, field original_id: invalid_original: line 3 is a refund, not a sale"}},
 		{"dup.ndjson", good + good, []string{`line 2, field id: duplicate_id: id "G-1" is already used on line 1`}},
 		{"cancel.ndjson", good + `{"type":"cancel","id":"G-1"}` + "\n", []string{"line 2, field type: unsupported_operation"}},
 		{"cells.csv", "type,terminal,amount\nsale,kasa-1\n", []string{"line 2: invalid_csv: the row has 2 cells, the header row 3"}},
@@ -270,14 +273,19 @@ func TestBadFiles(t *testing.T) {
 // run, the bad ones are reported in the result and the error file.
 func TestSkipInvalid(t *testing.T) {
 	e := startAgent(t, func(c *config.Config) { c.Filedrop.Policy = filedrop.SkipInvalid })
+	// A declined sale from an earlier file: refunding it is refused only
+	// when stored, as only the outbox knows it was declined.
+	e.drop(t, "earlier.ndjson", []byte(`{"type":"sale","id":"D-1","terminal":"kasa-1","amount":"10.51"}`))
+	declined := e.result(t, "earlier.ndjson").Commands[0].RequestID
 	const name = "mixed.ndjson"
 	e.drop(t, name, []byte(`{"type":"sale","id":"M-1","terminal":"kasa-1","amount":"10.00"}
 {"type":"sale","id":"M-2","terminal":"kasa-1","amount":"-3"}
 {"type":"refund","id":"M-3","terminal":"kasa-1","amount":"20.00","original_id":"M-1"}
-{"type":"end_of_day","id":"M-4","terminal":"kasa-1"}
+{"type":"refund","id":"M-4","terminal":"kasa-1","amount":"1.00","original_id":"`+declined+`"}
+{"type":"end_of_day","id":"M-5","terminal":"kasa-1"}
 `))
 	r := e.result(t, name)
-	if got := statuses(r); got != "approved,invalid,rejected,approved" {
+	if got := statuses(r); got != "approved,invalid,invalid,rejected,approved" {
 		t.Fatalf("statuses %s\n%+v", got, r.Commands)
 	}
 	if c := r.Commands[1]; c.Error.Code != "invalid_amount" || c.Error.Field != "amount" {
@@ -285,6 +293,9 @@ func TestSkipInvalid(t *testing.T) {
 	}
 	if c := r.Commands[2]; c.Error.Code != "amount_exceeds_original" {
 		t.Errorf("line 3 error %+v", c.Error)
+	}
+	if c := r.Commands[3]; c.Error.Code != "invalid_original" {
+		t.Errorf("line 4 error %+v", c.Error)
 	}
 	errText := string(wait(t, filepath.Join(e.dir, "done", name+".error.txt"), time.Second))
 	if !strings.Contains(errText, "line 2, field amount: invalid_amount") {
@@ -328,32 +339,51 @@ func TestSameFileTwice(t *testing.T) {
 }
 
 // TestWaitsForCompleteFile: a file still being written is not taken, and
-// temporary names are never taken.
+// temporary names and links are never taken.
 func TestWaitsForCompleteFile(t *testing.T) {
-	e := startAgent(t, func(c *config.Config) { c.Filedrop.StableFor.Duration = 300 * time.Millisecond })
+	const stable = time.Second
+	e := startAgent(t, func(c *config.Config) { c.Filedrop.StableFor.Duration = stable })
 	inbox := filepath.Join(e.dir, "inbox")
-	for _, n := range []string{"copy.tmp", "copy.part", "~lock.csv", ".hidden.json"} {
+	skipped := []string{"copy.tmp", "copy.part", "~lock.csv", ".hidden.json"}
+	for _, n := range skipped {
 		if err := os.WriteFile(filepath.Join(inbox, n), []byte("{"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// A writer that writes half a file and the rest a moment later: taken
-	// early, the file would fail as malformed.
+	outside := filepath.Join(t.TempDir(), "outside.json")
+	os.WriteFile(outside, fixture(t, "eod.json"), 0o600)
+	if err := os.Symlink(outside, filepath.Join(inbox, "link.json")); err == nil {
+		skipped = append(skipped, "link.json")
+	}
+	// A writer that writes half a file, pauses, and writes the rest: taken
+	// during the pause, the file would fail as malformed.
 	const name = "slow.ndjson"
 	f, err := os.Create(filepath.Join(inbox, name))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	f.WriteString(`{"type":"sale","id":"W-1","terminal":"kasa-1",`)
 	f.Sync()
+	// Watch the inbox for a while shorter than stable_for: the file must
+	// stay where it is.
+	pause := time.Now().Add(stable * 2 / 5)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(pause) {
+		if _, err := os.Stat(filepath.Join(inbox, name)); err != nil {
+			t.Fatalf("the file was taken while still being written: %v", err)
+		}
+		<-tick.C
+	}
 	f.WriteString(`"amount":"5.00"}` + "\n")
 	f.Close()
 	r := e.result(t, name)
 	if got := statuses(r); got != "approved" {
 		t.Fatalf("statuses %s", got)
 	}
-	for _, n := range []string{"copy.tmp", "copy.part", "~lock.csv", ".hidden.json"} {
-		if _, err := os.Stat(filepath.Join(inbox, n)); err != nil {
+	for _, n := range skipped {
+		if _, err := os.Lstat(filepath.Join(inbox, n)); err != nil {
 			t.Errorf("%s was touched: %v", n, err)
 		}
 	}

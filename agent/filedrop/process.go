@@ -220,7 +220,22 @@ func (r *run) check(ctx context.Context, c command, terms map[string]bool) (*pro
 	if len(terms) > 0 && !terms[cmd.Terminal] {
 		return protocol.Errorf(protocol.CodeUnknownTerminal, "terminal", "no terminal %q on this agent", cmd.Terminal), nil
 	}
-	if cmd.OriginalID != "" && !strings.HasPrefix(cmd.OriginalID, idStem(r.name)+":"+r.hash[:hashLen]+":") {
+	if o := c.Original; o != nil {
+		// The same checks the agent makes against a stored sale, made
+		// here so that under all_or_nothing they stop the whole file.
+		switch {
+		case o.cmd == nil:
+			return protocol.Errorf(protocol.CodeInvalidOriginal, "original_id", "the command on line %d is bad itself", o.line), nil
+		case o.cmd.Type != protocol.TypeSale:
+			return protocol.Errorf(protocol.CodeInvalidOriginal, "original_id", "line %d is a %s, not a sale", o.line, o.cmd.Type), nil
+		case cmd.Type == protocol.TypeRefund && cmd.Amount.Currency != o.cmd.Amount.Currency:
+			return protocol.Errorf(protocol.CodeInvalidField, "currency", "the sale on line %d is in %s; refund in the same currency", o.line, o.cmd.Amount.Currency), nil
+		case cmd.Type == protocol.TypeRefund && cmd.Amount.Minor > o.cmd.Amount.Minor:
+			return protocol.Errorf(protocol.CodeAmountExceeds, "amount", "refund %s is more than the sale's %s on line %d", cmd.Amount, o.cmd.Amount, o.line), nil
+		}
+		return nil, nil
+	}
+	if cmd.OriginalID != "" {
 		if _, err := r.f.b.Lookup(ctx, cmd.OriginalID); errors.Is(err, outbox.ErrNotFound) {
 			return protocol.Errorf(protocol.CodeUnknownOriginal, "original_id",
 				"no sale with id %q in this file or in the agent (unknown, or older than the retention period)", cmd.OriginalID), nil
