@@ -22,6 +22,9 @@ func createAtomic(dir, name string) (*atomicFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	// CreateTemp makes 0600; results are for the back-office account,
+	// which a technician lets in through the group (see docs/filedrop.md).
+	f.Chmod(0o640)
 	return &atomicFile{Writer: bufio.NewWriterSize(f, 64<<10), f: f, final: filepath.Join(dir, name)}, nil
 }
 
