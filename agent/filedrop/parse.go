@@ -365,7 +365,7 @@ func newCSV(br *bufio.Reader) (*csvReader, error) {
 		return nil, &fileError{Err: protocol.Errorf(CodeNoCommands, "", "the file is empty: a header row and one row per command are needed")}
 	}
 	if err != nil {
-		return nil, csvError(err, 1)
+		return nil, csvError(err)
 	}
 	r := &csvReader{r: cr}
 	seen := map[string]bool{}
@@ -403,7 +403,7 @@ func sniffComma(br *bufio.Reader) rune {
 	return comma
 }
 
-func csvError(err error, line int) error {
+func csvError(err error) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
 		return &fileError{Line: pe.StartLine, Err: protocol.Errorf(CodeInvalidCSV, "", "%v", pe.Err)}
@@ -423,7 +423,7 @@ func (r *csvReader) next() (entry, error) {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
 		if r.r.InputOffset() == before {
-			return entry{}, csvError(err, 0) // no progress: the rest cannot be read
+			return entry{}, csvError(err) // no progress: the rest cannot be read
 		}
 		r.n++
 		return entry{Line: pe.StartLine, N: r.n, Err: protocol.Errorf(CodeInvalidCSV, "", "%v", pe.Err)}, nil
