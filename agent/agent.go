@@ -20,6 +20,7 @@ import (
 
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/agent/dispatch"
+	"github.com/tezgah/tezgah/agent/filedrop"
 	"github.com/tezgah/tezgah/agent/pairing"
 	"github.com/tezgah/tezgah/agent/protocol"
 	"github.com/tezgah/tezgah/agent/wsapi"
@@ -168,6 +169,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	bg.Add(1)
 	go func() { defer bg.Done(); a.prune(bgCtx) }()
 
+	// Stopped before bg is waited for, whichever way Run returns.
+	fdCtx, stopFD := context.WithCancel(ctx)
+	defer stopFD()
+	if err := a.startFiledrop(fdCtx, &bg); err != nil {
+		stopDisp()
+		<-dispDone
+		return err
+	}
+
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 	url := scheme + "://" + ln.Addr().String() + "/v1/ws"
@@ -203,6 +213,35 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info("stopped")
 	return runErr
+}
+
+// startFiledrop runs the drop folder for the agent's lifetime; it stops
+// with ctx, before the store closes.
+func (a *Agent) startFiledrop(ctx context.Context, bg *sync.WaitGroup) error {
+	fd := a.cfg.Filedrop
+	if !fd.Enabled {
+		return nil
+	}
+	f, err := filedrop.New(a, filedrop.Options{
+		Dir: FiledropDir(a.cfg), StableFor: fd.StableFor.Duration, Rescan: fd.Rescan.Duration,
+		Policy: fd.Policy, ResultFormats: fd.ResultFormats,
+		Terminals: sortedKeys(a.terminals), Log: a.log, Now: a.opts.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	bg.Add(1)
+	go func() { defer bg.Done(); f.Run(ctx) }()
+	return nil
+}
+
+// FiledropDir is the drop folder cfg configures: [filedrop] dir, else
+// <data_dir>/filedrop.
+func FiledropDir(cfg *config.Config) string {
+	if cfg.Filedrop.Dir != "" {
+		return cfg.Filedrop.Dir
+	}
+	return filepath.Join(cfg.Agent.DataDir, "filedrop")
 }
 
 // prune deletes final requests past the retention period, hourly.

@@ -25,6 +25,20 @@ type Config struct {
 	Vomsis    *Vomsis    `toml:"vomsis"`
 	Terminals []Terminal `toml:"terminal"`
 	LAN       LAN        `toml:"lan"`
+	Filedrop  Filedrop   `toml:"filedrop"`
+}
+
+// Filedrop is the [filedrop] table: the folder integration for
+// back-office programs (docs/filedrop.md).
+type Filedrop struct {
+	Enabled bool `toml:"enabled"`
+	// Dir holds inbox/, processing/, done/ and failed/; empty means
+	// <data_dir>/filedrop, decided at run time so --data-dir moves it too.
+	Dir           string   `toml:"dir"`
+	StableFor     Duration `toml:"stable_for"`
+	Rescan        Duration `toml:"rescan"`
+	Policy        string   `toml:"policy"`
+	ResultFormats []string `toml:"result_formats"`
 }
 
 // Agent is the [agent] table.
@@ -159,6 +173,9 @@ func Demo() *Config {
 		Paywall: &Paywall{APIKey: "demo-paywall-key", APIClient: "demo-paywall-client"},
 		Vomsis:  &Vomsis{AppKey: "demo-app-key", AppSecret: "demo-app-secret"},
 	}
+	// The demo shows the folder integration too: drop a file into
+	// <data>/filedrop/inbox and read the result in done/.
+	c.Filedrop.Enabled = true
 	c.defaults()
 	return c
 }
@@ -190,8 +207,9 @@ func Parse(name string, data []byte) (*Config, error) {
 }
 
 var allowedKeys = map[string]string{
-	"":         "agent, iyzico, paywall, vomsis, terminal, lan",
+	"":         "agent, iyzico, paywall, vomsis, terminal, lan, filedrop",
 	"lan":      lanKeys,
+	"filedrop": "enabled, dir, stable_for, rescan, policy, result_formats",
 	"agent":    "id, listen, data_dir, allowed_origins, allowed_hosts, pairing_token, sale_timeout, retention, log_level, max_frame_bytes",
 	"iyzico":   "base_url, client_id, client_secret, username, password, locale, sale_app_name, sale_app_version, tax_group_code, unit_code, timeout",
 	"terminal": "name, provider, device_id, model, mode",
@@ -298,6 +316,19 @@ func (c *Config) defaults() {
 	}
 	c.lanDefaults()
 	c.paywallDefaults()
+	fd := &c.Filedrop
+	if fd.StableFor.Duration == 0 {
+		fd.StableFor.Duration = 2 * time.Second
+	}
+	if fd.Rescan.Duration == 0 {
+		fd.Rescan.Duration = 10 * time.Second
+	}
+	if fd.Policy == "" {
+		fd.Policy = "all_or_nothing"
+	}
+	if len(fd.ResultFormats) == 0 {
+		fd.ResultFormats = []string{"json"}
+	}
 	if i := c.Iyzico; i != nil {
 		if i.Locale == "" {
 			i.Locale = "tr"
@@ -388,6 +419,22 @@ func (c *Config) Validate() error {
 		}
 		if v.ThreeDSTimeout.Duration < 30*time.Second || v.ThreeDSTimeout.Duration > time.Hour {
 			bad("vomsis.three_ds_timeout", "%v is outside 30s..1h", v.ThreeDSTimeout.Duration)
+		}
+	}
+	if fd := c.Filedrop; fd.Enabled {
+		if fd.StableFor.Duration < 10*time.Millisecond || fd.StableFor.Duration > time.Hour {
+			bad("filedrop.stable_for", "%v is outside 10ms..1h", fd.StableFor.Duration)
+		}
+		if fd.Rescan.Duration < 100*time.Millisecond || fd.Rescan.Duration > time.Hour {
+			bad("filedrop.rescan", "%v is outside 100ms..1h", fd.Rescan.Duration)
+		}
+	}
+	if p := c.Filedrop.Policy; p != "all_or_nothing" && p != "skip_invalid" {
+		bad("filedrop.policy", "%q is not one of all_or_nothing, skip_invalid", p)
+	}
+	for _, f := range c.Filedrop.ResultFormats {
+		if f != "json" && f != "csv" {
+			bad("filedrop.result_formats", "%q is not one of json, csv", f)
 		}
 	}
 	if len(c.Terminals) == 0 {

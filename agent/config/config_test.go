@@ -129,3 +129,26 @@ func TestVomsis(t *testing.T) {
 		})
 	}
 }
+
+func TestFiledropKeys(t *testing.T) {
+	base := "[iyzico]\nbase_url = \"http://127.0.0.1:1\"\nclient_id = \"a\"\nclient_secret = \"b\"\nusername = \"c\"\npassword = \"d\"\n" +
+		"[[terminal]]\nname = \"kasa-1\"\nprovider = \"iyzico\"\ndevice_id = \"D1\"\nmodel = \"vuk507\"\n"
+	c, err := Parse("t.toml", []byte(base+"[filedrop]\nenabled = true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fd := c.Filedrop; !fd.Enabled || fd.StableFor.Duration != 2*time.Second || fd.Rescan.Duration != 10*time.Second ||
+		fd.Policy != "all_or_nothing" || len(fd.ResultFormats) != 1 || fd.ResultFormats[0] != "json" {
+		t.Errorf("defaults: %+v", fd)
+	}
+	for _, tc := range []struct{ extra, want string }{
+		{"[filedrop]\npolicy = \"best\"\n", "filedrop.policy"},
+		{"[filedrop]\nresult_formats = [\"xml\"]\n", "filedrop.result_formats"},
+		{"[filedrop]\nenabled = true\nstable_for = \"0s\"\nrescan = \"1ms\"\n", "filedrop.rescan"},
+		{"[filedrop]\nwatch = true\n", "unknown key \"filedrop.watch\""},
+	} {
+		if _, err := Parse("t.toml", []byte(base+tc.extra)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.extra, err, tc.want)
+		}
+	}
+}

@@ -120,6 +120,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stdout, "demo terminals: kasa-1, kasa-2 (iyzico simulator), kasa-3 (Paywall simulator); data in %s\n", cfg.Agent.DataDir)
 				fmt.Fprintln(stdout, `try: {"type":"sale","id":"R1-000123","terminal":"kasa-1","amount":"150.00"}`)
 			}
+			if cfg.Filedrop.Enabled {
+				fmt.Fprintf(stdout, "file drop: put .json, .ndjson or .csv files in %s\n", filepath.Join(agent.FiledropDir(cfg), "inbox"))
+			}
 		},
 	})
 	if err != nil {

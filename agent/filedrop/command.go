@@ -1,0 +1,211 @@
+package filedrop
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/tezgah/tezgah/agent/protocol"
+)
+
+// maxID is protocol v1's id length.
+const maxID = 64
+
+// hashLen is how much of the file's SHA-256 goes into ids: 48 bits keep
+// two different files of the same name apart with room to spare in 64
+// characters.
+const hashLen = 12
+
+// namer gives a file's commands their outbox ids,
+// <file-stem>:<content-hash>:<own id, or L<line> / N<number>>, so the same
+// file dropped again maps onto the same requests (and runs nothing twice),
+// while another file, or the same name with other content, cannot collide
+// with it or with ids registers send over WebSocket.
+type namer struct {
+	stem string
+	hash string
+	own  map[string]*ownCmd // by the id written in the file: for duplicates and original_id
+	// byLine names commands without an id by their line (.ndjson, .csv)
+	// rather than their number (.json).
+	byLine bool
+}
+
+func newNamer(name, fileHash string, f format) *namer {
+	return &namer{stem: idStem(name), hash: fileHash[:hashLen], own: map[string]*ownCmd{}, byLine: f != formatJSON}
+}
+
+// idStem turns a file name into id characters: Turkish letters become
+// their ASCII base letters, anything else outside the protocol's id
+// alphabet becomes "_".
+func idStem(name string) string {
+	stem := strings.TrimSuffix(name, filepath.Ext(name))
+	var b strings.Builder
+	for _, r := range stem {
+		if t, ok := turkishASCII[r]; ok {
+			r = t
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	s := b.String()
+	if s == "" || !isAlnum(s[0]) {
+		s = "f" + s
+	}
+	return s
+}
+
+var turkishASCII = map[rune]rune{'ç': 'c', 'Ç': 'C', 'ğ': 'g', 'Ğ': 'G', 'ı': 'i', 'İ': 'I', 'ö': 'o', 'Ö': 'O', 'ş': 's', 'Ş': 'S', 'ü': 'u', 'Ü': 'U'}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// id namespaces own. When the whole would pass 64 characters the stem is
+// shortened first, and a long own id is replaced by a hash of itself:
+// still one id per command, just no longer readable.
+func (n *namer) id(own string) string {
+	fixed := len(n.hash) + 2
+	if len(n.stem)+fixed+len(own) <= maxID {
+		return n.stem + ":" + n.hash + ":" + own
+	}
+	if len(own) > 32 {
+		sum := sha256.Sum256([]byte(own))
+		own = hex.EncodeToString(sum[:8])
+	}
+	stem := n.stem[:min(len(n.stem), maxID-fixed-len(own))]
+	return stem + ":" + n.hash + ":" + own
+}
+
+// ownCmd is what a file's own id named, so a refund or void later in the
+// file can be checked against it before anything runs. It is small: the
+// only per-command state a file keeps while it is read.
+type ownCmd struct {
+	line int
+	cmd  *protocol.Command // nil when that command was bad
+}
+
+// command is one decoded command of a file, with what the result file
+// shows about where it came from.
+type command struct {
+	entry
+	OwnID string // the id written in the file, if any
+	Cmd   protocol.Command
+	// Original is the command original_id names when it is in the same
+	// file; nil otherwise.
+	Original *ownCmd
+}
+
+// decode turns an entry into a command through the protocol's own
+// decoder, after replacing its id with the namespaced one. A query keeps
+// its id: it asks about a request the agent already knows.
+func (n *namer) decode(e entry) (command, *protocol.Error) {
+	c := command{entry: e}
+	if e.Err != nil {
+		return c, e.Err
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(e.Raw, &obj); err != nil || obj == nil {
+		// Let the protocol decoder word the problem as it does for frames.
+		_, perr := protocol.Decode(e.Raw)
+		if perr == nil {
+			perr = protocol.Errorf(protocol.CodeInvalidJSON, "", "not a JSON object")
+		}
+		return c, perr
+	}
+	var typ string
+	if json.Unmarshal(obj["type"], &typ) != nil {
+		_, perr := protocol.Decode(e.Raw)
+		return c, orInvalid(perr)
+	}
+	switch {
+	case typ == protocol.TypeQuery:
+	case protocol.IsRequest(typ):
+		if raw, ok := obj["id"]; ok {
+			if json.Unmarshal(raw, &c.OwnID) != nil || c.OwnID == "" {
+				return c, protocol.Errorf(protocol.CodeInvalidField, "id", "id must be a non-empty string")
+			}
+			if first, dup := n.own[c.OwnID]; dup {
+				return c, protocol.Errorf(CodeDuplicateID, "id", "id %q is already used on line %d of this file", c.OwnID, first.line)
+			}
+			if !validOwnID(c.OwnID) {
+				return c, protocol.Errorf(protocol.CodeInvalidField, "id", "id must be 1-64 characters of A-Z a-z 0-9 . _ : / - starting with a letter or digit")
+			}
+		}
+		own := c.OwnID
+		if own == "" {
+			// A .json array may sit on one line, so its commands are
+			// counted; the line-based formats use the line.
+			own = fmt.Sprintf("N%d", e.N)
+			if n.byLine {
+				own = fmt.Sprintf("L%d", e.Line)
+			}
+		}
+		id, _ := json.Marshal(n.id(own))
+		obj["id"] = id
+		var orig string
+		if json.Unmarshal(obj["original_id"], &orig) == nil {
+			if o, inFile := n.own[orig]; inFile {
+				v, _ := json.Marshal(n.id(orig))
+				obj["original_id"] = v
+				c.Original = o
+			}
+		}
+		if c.OwnID != "" {
+			n.own[c.OwnID] = &ownCmd{line: e.Line}
+		}
+	case contains(protocol.Types, typ):
+		return c, protocol.Errorf(protocol.CodeUnsupportedOp, "type",
+			"%s is not available in files: a file can hold sale, refund, void, end_of_day and query", typ)
+	}
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return c, protocol.Errorf(protocol.CodeInvalidJSON, "", "not a JSON object")
+	}
+	cmd, perr := protocol.Decode(raw)
+	if perr != nil {
+		return c, perr
+	}
+	c.Cmd = cmd
+	if o := n.own[c.OwnID]; c.OwnID != "" && o != nil && o.line == e.Line {
+		o.cmd = &cmd
+	}
+	return c, nil
+}
+
+// validOwnID is the protocol's id rule, checked on the id as written so
+// the message speaks about what the user wrote.
+func validOwnID(s string) bool {
+	if len(s) == 0 || len(s) > maxID || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !isAlnum(c) && c != '.' && c != '_' && c != ':' && c != '/' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func orInvalid(e *protocol.Error) *protocol.Error {
+	if e == nil {
+		return protocol.Errorf(protocol.CodeInvalidField, "type", "type must be a string")
+	}
+	return e
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

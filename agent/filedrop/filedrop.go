@@ -1,0 +1,342 @@
+// Package filedrop is the agent's folder front door, for back-office and
+// end-of-day programs that cannot speak WebSocket but can write a file.
+//
+// A file (.json, .ndjson or .csv) dropped into inbox/ is taken once it is
+// complete (size and modification time unchanged for StableFor, and on
+// Windows once it can be opened exclusively), moved to processing/, and
+// each command in it goes through the agent's Backend exactly as a
+// WebSocket command would: the same decoder (agent/protocol), the same
+// validation, the same durable outbox. Ids are namespaced by the file's
+// name and content hash, so a file dropped twice, or resumed after a
+// crash, maps onto the requests already stored and runs nothing twice.
+// When every command is final the result file is written atomically next
+// to the file in done/; a bad file goes to failed/ with an error file.
+//
+// Files are read as streams, several times (validate, submit, report),
+// never whole: only ids a file itself defines are kept in memory.
+// fsnotify wakes the watcher; a periodic rescan catches what it misses
+// (overflow, network shares, files left in processing/ by a crash).
+package filedrop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/tezgah/tezgah/agent/protocol"
+	"github.com/tezgah/tezgah/outbox"
+)
+
+// Backend is what the folder needs from the agent: the methods the
+// WebSocket server uses, so both front doors share one path to the outbox.
+type Backend interface {
+	// Submit validates and durably stores a request command; existing is
+	// true when the id was known with the same body. Validation failures
+	// are *protocol.Error.
+	Submit(ctx context.Context, c protocol.Command) (ev outbox.Event, existing bool, err error)
+	// Lookup returns a request's latest event, outbox.ErrNotFound if none.
+	Lookup(ctx context.Context, id string) (outbox.Event, error)
+	Events(ctx context.Context, since int64, limit int) ([]outbox.Event, error)
+	Changed() <-chan struct{}
+	LastSeq() int64
+}
+
+// Policies for a file with some bad commands.
+const (
+	// AllOrNothing runs nothing from a file with any bad command.
+	AllOrNothing = "all_or_nothing"
+	// SkipInvalid runs the good commands and reports the bad ones.
+	SkipInvalid = "skip_invalid"
+)
+
+// Options configure a Folder.
+type Options struct {
+	Dir string // holds inbox/, processing/, done/, failed/
+	// StableFor is how long a file's size and modification time must stay
+	// unchanged before it is taken. Default 2s.
+	StableFor time.Duration
+	// Rescan is how often the folders are listed in case a notification
+	// was lost. Default 10s.
+	Rescan time.Duration
+	Policy string // AllOrNothing (default) or SkipInvalid
+	// ResultFormats lists the result files to write: "json" (default),
+	// "csv".
+	ResultFormats []string
+	// Terminals are the configured terminal names, so a file naming an
+	// unknown one is refused whole before anything runs.
+	Terminals []string
+	// MaxActive bounds files processed at once; one file waiting on an
+	// offline terminal does not hold up the others. Default 4.
+	MaxActive int
+	Log       *slog.Logger
+	Now       func() time.Time
+}
+
+// Folder watches one drop folder.
+type Folder struct {
+	b    Backend
+	opts Options
+	log  *slog.Logger
+
+	inbox, processing, done, failed string
+
+	finished chan finished // files whose processing ended, for the loop
+}
+
+type finished struct {
+	name  string
+	retry bool // left in processing/ after a passing error
+}
+
+// New checks opts and creates the folders.
+func New(b Backend, opts Options) (*Folder, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("filedrop: no folder")
+	}
+	if opts.StableFor <= 0 {
+		opts.StableFor = 2 * time.Second
+	}
+	if opts.Rescan <= 0 {
+		opts.Rescan = 10 * time.Second
+	}
+	switch opts.Policy {
+	case "":
+		opts.Policy = AllOrNothing
+	case AllOrNothing, SkipInvalid:
+	default:
+		return nil, fmt.Errorf("filedrop: policy %q is not %s or %s", opts.Policy, AllOrNothing, SkipInvalid)
+	}
+	if len(opts.ResultFormats) == 0 {
+		opts.ResultFormats = []string{"json"}
+	}
+	for _, f := range opts.ResultFormats {
+		if f != "json" && f != "csv" {
+			return nil, fmt.Errorf("filedrop: result format %q is not json or csv", f)
+		}
+	}
+	if opts.MaxActive <= 0 {
+		opts.MaxActive = 4
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	f := &Folder{b: b, opts: opts, log: opts.Log,
+		inbox: filepath.Join(opts.Dir, "inbox"), processing: filepath.Join(opts.Dir, "processing"),
+		done: filepath.Join(opts.Dir, "done"), failed: filepath.Join(opts.Dir, "failed"),
+		finished: make(chan finished),
+	}
+	for _, d := range []string{f.inbox, f.processing, f.done, f.failed} {
+		// Whoever can write to inbox/ can take payments: the technician
+		// grants a back-office account access deliberately.
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("filedrop: %w", err)
+		}
+	}
+	removeTemps(f.done)
+	removeTemps(f.failed)
+	return f, nil
+}
+
+// Inbox is the folder files are dropped into.
+func (f *Folder) Inbox() string { return f.inbox }
+
+// ignored reports names that are not (yet) drop files: editors' and
+// copiers' temporaries, and hidden files.
+func ignored(name string) bool {
+	l := strings.ToLower(name)
+	return strings.HasPrefix(name, ".") || strings.HasPrefix(name, "~") ||
+		strings.HasSuffix(l, ".tmp") || strings.HasSuffix(l, ".part") ||
+		strings.HasSuffix(l, ".crdownload") || strings.HasSuffix(l, ".partial")
+}
+
+// candidate is an inbox file seen but not yet stable.
+type candidate struct {
+	size  int64
+	mod   time.Time
+	since time.Time // when size and mod were last seen to change
+}
+
+// Run watches the folder until ctx is done, then waits for files in
+// progress to stop; a stopped file stays in processing/ and resumes on the
+// next start.
+func (f *Folder) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var events chan fsnotify.Event
+	var errs chan error
+	w, err := fsnotify.NewWatcher()
+	if err == nil {
+		if err = w.Add(f.inbox); err != nil {
+			w.Close()
+		}
+	}
+	if err != nil {
+		// Network shares often cannot be watched; the rescan still works.
+		f.log.Warn("file drop: cannot watch the inbox, relying on the rescan", "dir", f.inbox, "err", err)
+	} else {
+		defer w.Close()
+		events, errs = w.Events, w.Errors
+	}
+	f.log.Info("file drop watching", "inbox", f.inbox, "stable_for", f.opts.StableFor, "policy", f.opts.Policy)
+
+	active := map[string]bool{}       // names in processing/ with a goroutine
+	retryAt := map[string]time.Time{} // processing/ names to leave alone until then
+	cands := map[string]*candidate{}
+	start := func(name string) {
+		active[name] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			retry := f.handle(ctx, name)
+			select {
+			case f.finished <- finished{name, retry}:
+			case <-ctx.Done():
+			}
+		}()
+	}
+	observe := func(name string) {
+		if ignored(name) {
+			return
+		}
+		// Lstat: a symbolic link is not taken, so a file outside the
+		// folder is never read or moved by way of one.
+		fi, err := os.Lstat(filepath.Join(f.inbox, name))
+		if err != nil || !fi.Mode().IsRegular() {
+			delete(cands, name)
+			return
+		}
+		c := cands[name]
+		if c == nil || c.size != fi.Size() || !c.mod.Equal(fi.ModTime()) {
+			cands[name] = &candidate{size: fi.Size(), mod: fi.ModTime(), since: time.Now()}
+		}
+	}
+	rescan := func() {
+		// A file in processing/ without a goroutine was left by a crash or
+		// stopped by a passing error: resume it.
+		for _, name := range list(f.processing) {
+			if !active[name] && !ignored(name) && len(active) < f.opts.MaxActive && !time.Now().Before(retryAt[name]) {
+				delete(retryAt, name)
+				f.log.Info("file drop: resuming", "file", name)
+				start(name)
+			}
+		}
+		names := list(f.inbox)
+		seen := map[string]bool{}
+		for _, name := range names {
+			seen[name] = true
+			observe(name)
+		}
+		for name := range cands {
+			if !seen[name] {
+				delete(cands, name)
+			}
+		}
+	}
+	// claim moves stable files to processing/ and starts them.
+	claim := func() time.Duration {
+		next := time.Duration(-1)
+		for name, c := range cands {
+			wait := f.opts.StableFor - time.Since(c.since)
+			if wait > 0 {
+				if next < 0 || wait < next {
+					next = wait
+				}
+				continue
+			}
+			if active[name] || len(active) >= f.opts.MaxActive {
+				continue // taken when a slot or the name frees up
+			}
+			before := *c
+			observe(name)
+			if c2 := cands[name]; c2 == nil || *c2 != before {
+				if c2 != nil && (next < 0 || f.opts.StableFor < next) {
+					next = f.opts.StableFor
+				}
+				continue
+			}
+			src := filepath.Join(f.inbox, name)
+			if !exclusive(src) {
+				continue // still open in its writer (Windows); try on the next rescan
+			}
+			if err := os.Rename(src, filepath.Join(f.processing, name)); err != nil {
+				f.log.Warn("file drop: cannot take file", "file", name, "err", err)
+				continue
+			}
+			syncDir(f.processing)
+			delete(cands, name)
+			f.log.Info("file drop: took file", "file", name, "bytes", c.size)
+			start(name)
+		}
+		return next
+	}
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	tick := time.NewTicker(f.opts.Rescan)
+	defer tick.Stop()
+	rescan()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if filepath.Dir(ev.Name) == filepath.Clean(f.inbox) {
+				observe(filepath.Base(ev.Name))
+			}
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			// Overflow: notifications were lost; list the folder instead.
+			f.log.Warn("file drop: watcher error, rescanning", "err", err)
+			rescan()
+		case <-tick.C:
+			rescan()
+		case fin := <-f.finished:
+			delete(active, fin.name)
+			if fin.retry {
+				retryAt[fin.name] = time.Now().Add(f.opts.Rescan)
+			}
+			rescan() // a slot is free
+		case <-timer.C:
+		}
+		if next := claim(); next >= 0 {
+			timer.Reset(next)
+		}
+	}
+}
+
+// list returns the names of regular files in dir; an unreadable folder
+// reads as empty until the next rescan.
+func list(dir string) []string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
