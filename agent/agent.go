@@ -40,15 +40,20 @@ type Options struct {
 
 // Agent is one running agent.
 type Agent struct {
-	cfg     *config.Config
 	opts    Options
 	log     *slog.Logger
 	started time.Time
 
+	// mu guards cfg and terminals, which Reload replaces whole. Submit
+	// holds it shared until the request is stored, so a reload never
+	// removes a terminal between the check and the commit.
+	mu        sync.RWMutex
+	cfg       *config.Config
+	terminals map[string]bridge.Terminal
+
 	store     *outbox.Store
 	disp      *dispatch.Dispatcher
 	ws        *wsapi.Server
-	terminals map[string]bridge.Terminal
 }
 
 // DBFile is the outbox's file name inside the data directory.
@@ -168,7 +173,10 @@ func (a *Agent) prune(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		n, err := a.store.Prune(ctx, a.opts.Now().Add(-a.cfg.Agent.Retention.Duration))
+		a.mu.RLock()
+		retention := a.cfg.Agent.Retention.Duration
+		a.mu.RUnlock()
+		n, err := a.store.Prune(ctx, a.opts.Now().Add(-retention))
 		if err != nil && ctx.Err() == nil {
 			a.log.Error("prune failed", "err", err)
 		} else if n > 0 {
@@ -185,6 +193,8 @@ func (a *Agent) prune(ctx context.Context) {
 // Submit implements wsapi.Backend: it validates c against what the agent
 // knows (terminals, original sales) and stores it durably.
 func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, bool, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
 	if _, ok := a.terminals[c.Terminal]; !ok {
 		return outbox.Event{}, false, protocol.Errorf(protocol.CodeUnknownTerminal, "terminal",
 			"no terminal %q; this agent has %s", c.Terminal, a.terminalNames())
@@ -280,6 +290,8 @@ func (a *Agent) Status(ctx context.Context) (protocol.Event, error) {
 		return protocol.Event{}, err
 	}
 	last := a.store.LastSeq()
+	a.mu.RLock()
+	defer a.mu.RUnlock()
 	ev := protocol.Event{
 		Type:    "status",
 		LastSeq: &last,

@@ -22,8 +22,9 @@ type harness struct {
 	sim  *iyzicosim.Server
 	url  string
 	cfg  *config.Config
-	stop func()
-	dir  string
+	stop  func()
+	dir   string
+	agent *Agent
 }
 
 // startAgent runs a real agent against an iyzicosim HTTP server, with its
@@ -54,7 +55,7 @@ func startAgent(t *testing.T, dir string, sim *iyzicosim.Server) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	h := &harness{sim: sim, cfg: cfg, dir: dir}
+	h := &harness{sim: sim, cfg: cfg, dir: dir, agent: a}
 	select {
 	case h.url = <-ready:
 	case err := <-done:

@@ -22,6 +22,27 @@ type Config struct {
 	Agent     Agent      `toml:"agent"`
 	Iyzico    *Iyzico    `toml:"iyzico"`
 	Terminals []Terminal `toml:"terminal"`
+
+	// dataDirDefaulted is set when the file left agent.data_dir out, so
+	// the installed service can put the data in its own place.
+	dataDirDefaulted bool
+}
+
+// DataDirDefaulted reports whether agent.data_dir came from the default
+// rather than the file.
+func (c *Config) DataDirDefaulted() bool { return c.dataDirDefaulted }
+
+// ServiceDataDir is the data directory of the installed service when the
+// file sets none: the StateDirectory systemd made for it
+// ($STATE_DIRECTORY, /var/lib/tezgah), or %ProgramData%\tezgah\data.
+func ServiceDataDir() string {
+	if runtime.GOOS == "windows" {
+		return filepath.Join(filepath.Dir(DefaultPath()), "data")
+	}
+	if d, _, _ := strings.Cut(os.Getenv("STATE_DIRECTORY"), ":"); d != "" {
+		return d
+	}
+	return "/var/lib/tezgah"
 }
 
 // Agent is the [agent] table.
@@ -243,6 +264,7 @@ func (c *Config) defaults() {
 	}
 	if a.DataDir == "" {
 		a.DataDir = DefaultDataDir()
+		c.dataDirDefaulted = true
 	}
 	if a.SaleTimeout.Duration == 0 {
 		a.SaleTimeout.Duration = 120 * time.Second
