@@ -47,13 +47,13 @@ type Agent struct {
 	// mu guards cfg and terminals, which Reload replaces whole. Submit
 	// holds it shared until the request is stored, so a reload never
 	// removes a terminal between the check and the commit.
-	mu        sync.RWMutex
-	cfg       *config.Config
-	terminals map[string]bridge.Terminal
+	mu  sync.RWMutex
+	cfg *config.Config
 
 	store     *outbox.Store
 	disp      *dispatch.Dispatcher
 	ws        *wsapi.Server
+	terminals map[string]bridge.Terminal // guarded by mu
 }
 
 // DBFile is the outbox's file name inside the data directory.

@@ -22,9 +22,9 @@ type harness struct {
 	sim  *iyzicosim.Server
 	url  string
 	cfg  *config.Config
-	stop  func()
-	dir   string
-	agent *Agent
+	stop func()
+	dir  string
+	a    *Agent
 }
 
 // startAgent runs a real agent against an iyzicosim HTTP server, with its
@@ -55,7 +55,7 @@ func startAgent(t *testing.T, dir string, sim *iyzicosim.Server) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	h := &harness{sim: sim, cfg: cfg, dir: dir, agent: a}
+	h := &harness{sim: sim, cfg: cfg, dir: dir, a: a}
 	select {
 	case h.url = <-ready:
 	case err := <-done:

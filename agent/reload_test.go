@@ -55,7 +55,7 @@ model = "vuk507"
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := h.agent.Reload(context.Background(), cfg)
+	rep, err := h.a.Reload(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestReloadRefusesProviderMoveWithPendingWork(t *testing.T) {
 	cfg.Terminals = []config.Terminal{{Name: "kasa-1", Provider: "other"}}
 	// The check comes before the provider is looked up, so an unknown
 	// provider name is enough to stand for "another provider".
-	_, err := h.agent.Reload(context.Background(), &cfg)
+	_, err := h.a.Reload(context.Background(), &cfg)
 	if err == nil || !strings.Contains(err.Error(), "terminal kasa-1 has 1 pending requests on iyzico") {
 		t.Fatalf("err %v", err)
 	}

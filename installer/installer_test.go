@@ -42,10 +42,12 @@ func (f *fakeService) Uninstall() error {
 	f.installed = false
 	return nil
 }
-func (f *fakeService) Logger(chan<- error) (service.Logger, error)       { return service.ConsoleLogger, nil }
-func (f *fakeService) SystemLogger(chan<- error) (service.Logger, error) { return service.ConsoleLogger, nil }
-func (f *fakeService) String() string                                    { return "tezgah" }
-func (f *fakeService) Platform() string                                  { return "fake" }
+func (f *fakeService) Logger(chan<- error) (service.Logger, error) { return service.ConsoleLogger, nil }
+func (f *fakeService) SystemLogger(chan<- error) (service.Logger, error) {
+	return service.ConsoleLogger, nil
+}
+func (f *fakeService) String() string   { return "tezgah" }
+func (f *fakeService) Platform() string { return "fake" }
 func (f *fakeService) Status() (service.Status, error) {
 	switch {
 	case !f.installed:
