@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/bridge"
@@ -112,4 +114,17 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) (Reloaded, error
 	}
 	a.log.Info("configuration reloaded", "added", rep.Added, "removed", rep.Removed, "changed", rep.Changed, "needs_restart", rep.NeedsRestart)
 	return rep, nil
+}
+
+// Providers builds the provider adapters cfg describes, with the agent's
+// one builder, for tools that talk to providers outside a running agent
+// (`tezgah doctor`).
+func Providers(cfg *config.Config, opts Options) (map[string]bridge.Provider, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return (&Agent{cfg: cfg, opts: opts, log: opts.Log}).providers()
 }

@@ -1,11 +1,13 @@
 package installer
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kardianos/service"
 )
@@ -154,4 +156,42 @@ func TestSystemdQuote(t *testing.T) {
 			t.Errorf("systemdQuote(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// The service program stops the agent through its context and reports a
+// failure that was not asked for, so the service manager restarts it.
+func TestProgram(t *testing.T) {
+	t.Run("stop", func(t *testing.T) {
+		stopped := make(chan struct{})
+		p := &program{failed: make(chan error, 1), run: func(ctx context.Context) error {
+			<-ctx.Done()
+			close(stopped)
+			return nil
+		}}
+		if err := p.Start(nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Stop(nil); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-stopped:
+		default:
+			t.Fatal("Stop returned before the agent stopped")
+		}
+	})
+	t.Run("failure", func(t *testing.T) {
+		p := &program{failed: make(chan error, 1), run: func(ctx context.Context) error {
+			return errors.New("listen: address in use")
+		}}
+		p.Start(nil)
+		select {
+		case err := <-p.failed:
+			if !strings.Contains(err.Error(), "address in use") {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("failure not reported")
+		}
+	})
 }

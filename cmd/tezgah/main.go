@@ -17,6 +17,7 @@ import (
 
 	"github.com/tezgah/tezgah/agent"
 	"github.com/tezgah/tezgah/agent/config"
+	"github.com/tezgah/tezgah/installer"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -26,6 +27,9 @@ const usage = `tezgah — payment edge agent for shop cash registers
 
 Usage:
   tezgah run [--demo] [--config FILE] [--data-dir DIR] [--listen ADDR]
+  tezgah install [--config FILE]     register the OS service (as root / administrator)
+  tezgah uninstall | start | stop | restart | status | reload
+  tezgah doctor [--config FILE] [--json]
   tezgah version
 
 Run "tezgah run --demo" to try it with built-in provider simulators.
@@ -44,6 +48,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)
+	case "install", "uninstall", "start", "stop", "restart", "status", "reload":
+		return cmdService(args[0], args[1:], stdout, stderr)
+	case "doctor":
+		return cmdDoctor(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "tezgah", version)
 		return 0
@@ -62,6 +70,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", "", "configuration file (default "+config.DefaultPath()+")")
 	dataDir := fs.String("data-dir", "", "data directory for the database and logs (overrides agent.data_dir)")
 	listen := fs.String("listen", "", "address to listen on, e.g. 127.0.0.1:8417; port 0 picks a free port")
+	asService := fs.Bool("service", false, "run under the OS service manager (set by `tezgah install`)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -70,6 +79,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var cfg *config.Config
+	path := *cfgPath
+	if path == "" {
+		path = config.DefaultPath()
+	}
 	switch {
 	case *demo && *cfgPath != "":
 		fmt.Fprintln(stderr, "tezgah run: --demo and --config are exclusive")
@@ -79,10 +92,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		// Keep demo data apart from a real installation's.
 		cfg.Agent.DataDir = filepath.Join(config.DefaultDataDir(), "demo")
 	default:
-		path := *cfgPath
-		if path == "" {
-			path = config.DefaultPath()
-		}
 		var err error
 		if cfg, err = config.Load(path); err != nil {
 			fmt.Fprintf(stderr, "tezgah run: %v\n", err)
@@ -92,18 +101,35 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	if *dataDir != "" {
-		cfg.Agent.DataDir = *dataDir
+	override := func(cfg *config.Config) {
+		if *asService && cfg.DataDirDefaulted() {
+			cfg.Agent.DataDir = config.ServiceDataDir()
+		}
+		if *dataDir != "" {
+			cfg.Agent.DataDir = *dataDir
+		}
+		if *listen != "" {
+			cfg.Agent.Listen = *listen
+		}
 	}
-	if *listen != "" {
-		cfg.Agent.Listen = *listen
-	}
+	override(cfg)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level(cfg.Agent.LogLevel)}))
+	if *asService {
+		l, closeLog, err := serviceLog(cfg, path, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "tezgah run: %v\n", err)
+			return 1
+		}
+		defer closeLog.Close()
+		log = l
+	}
+	ready := make(chan struct{})
 	a, err := agent.New(cfg, agent.Options{
 		Version: version,
 		Log:     log,
 		Demo:    *demo,
 		Ready: func(url string) {
+			close(ready)
 			fmt.Fprintf(stdout, "tezgah %s listening on %s\n", version, url)
 			if *demo {
 				fmt.Fprintf(stdout, "demo terminals: kasa-1, kasa-2 (iyzico simulator); data in %s\n", cfg.Agent.DataDir)
@@ -114,6 +140,19 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "tezgah run: %v\n", err)
 		return 1
+	}
+	if !*demo {
+		stopHUP := reloadOnHUP(a, path, override, ready, log)
+		defer stopHUP()
+	}
+	if *asService {
+		exe, _ := installer.Executable()
+		if err := installer.RunService(exe, path, a.Run); err != nil {
+			log.Error("agent stopped", "err", err)
+			fmt.Fprintf(stderr, "tezgah run: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
