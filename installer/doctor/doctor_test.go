@@ -110,9 +110,9 @@ func TestHealthy(t *testing.T) {
 // line, and the report as a whole fails.
 func TestBrokenConditions(t *testing.T) {
 	tests := []struct {
-		name  string
-		check string
-		want  string // in Detail
+		name   string
+		check  string
+		want   string // in Detail
 		break_ func(t *testing.T, s *setup) string
 	}{
 		{"bad config", "config", "unknown key", func(t *testing.T, s *setup) string {
