@@ -119,6 +119,11 @@ func (m *Manager) Install() error {
 	if err := m.Service.Install(); err != nil {
 		return fmt.Errorf("installer: install: %w", err)
 	}
+	if m.Prepare != nil { // the real OS, not a test
+		if err := afterInstall(); err != nil {
+			return fmt.Errorf("installer: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@
 package installer
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -42,4 +43,12 @@ func prepare(configPath string) error {
 		return err
 	}
 	return os.Chmod(configPath, 0o640)
+}
+
+func afterInstall() error { return nil }
+
+// SetupInstalled is the .msi's custom action; a Linux package does this
+// in its maintainer scripts.
+func SetupInstalled(string) error {
+	return errors.New("installer: setup-service is for the Windows installer; on Linux the .deb or `tezgah install` does this")
 }

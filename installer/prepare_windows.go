@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/svc/mgr"
 
 	"github.com/tezgah/tezgah/agent/config"
 )
@@ -37,6 +39,40 @@ func prepare(configPath string) error {
 		if out, err := exec.Command("icacls", args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("icacls %s: %v: %s", args[0], err, out)
 		}
+	}
+	return nil
+}
+
+// recoveryActions restart the service after every crash, 5 s later,
+// counting failures afresh after a day without one. kardianos/service
+// sets only the first action; the second and later failures need theirs.
+func setRecovery() error {
+	m, err := mgr.Connect()
+	if err != nil {
+		return err
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(Name)
+	if err != nil {
+		return fmt.Errorf("open service %s: %w", Name, err)
+	}
+	defer s.Close()
+	restart := mgr.RecoveryAction{Type: mgr.ServiceRestart, Delay: 5 * time.Second}
+	return s.SetRecoveryActions([]mgr.RecoveryAction{restart, restart, restart}, uint32((24 * time.Hour).Seconds()))
+}
+
+func afterInstall() error { return setRecovery() }
+
+// SetupInstalled finishes a service that the .msi registered (its
+// ServiceInstall table cannot express ACLs or recovery actions): the
+// directories' permissions and the restart-on-crash actions. The .msi
+// runs it as a deferred custom action, as SYSTEM.
+func SetupInstalled(configPath string) error {
+	if err := prepare(configPath); err != nil {
+		return fmt.Errorf("installer: %w", err)
+	}
+	if err := setRecovery(); err != nil {
+		return fmt.Errorf("installer: recovery actions: %w", err)
 	}
 	return nil
 }

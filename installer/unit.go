@@ -42,6 +42,9 @@ Description=%s
 Documentation=https://github.com/tezgah/tezgah/blob/main/docs/operations.md
 After=network-online.target
 Wants=network-online.target
+# A package installs the service before the technician writes the file;
+# until then it is skipped rather than restarted in a loop.
+ConditionPathExists=%s
 
 [Service]
 Type=simple
@@ -78,7 +81,7 @@ CapabilityBoundingSet=
 
 [Install]
 WantedBy=multi-user.target
-`, DisplayName, strings.Join(cmd, " "), User, User, EnvFile)
+`, DisplayName, configPath, strings.Join(cmd, " "), User, User, EnvFile)
 }
 
 // systemdQuote quotes a word of ExecStart= when it needs it (systemd.service(5),

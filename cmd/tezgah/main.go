@@ -52,6 +52,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdService(args[0], args[1:], stdout, stderr)
 	case "doctor":
 		return cmdDoctor(args[1:], stdout, stderr)
+	case "setup-service": // the .msi's custom action; not for people
+		if err := installer.SetupInstalled(config.DefaultPath()); err != nil {
+			fmt.Fprintf(stderr, "tezgah setup-service: %v\n", err)
+			return 1
+		}
+		return 0
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "tezgah", version)
 		return 0
