@@ -58,7 +58,12 @@ func setRecovery() error {
 	}
 	defer s.Close()
 	restart := mgr.RecoveryAction{Type: mgr.ServiceRestart, Delay: 5 * time.Second}
-	return s.SetRecoveryActions([]mgr.RecoveryAction{restart, restart, restart}, uint32((24 * time.Hour).Seconds()))
+	if err := s.SetRecoveryActions([]mgr.RecoveryAction{restart, restart, restart}, uint32((24 * time.Hour).Seconds())); err != nil {
+		return err
+	}
+	// The agent reports "stopped with an error" when it fails by itself
+	// (say, its port is taken); that must restart it too, not only a crash.
+	return s.SetRecoveryActionsOnNonCrashFailures(true)
 }
 
 func afterInstall() error { return setRecovery() }

@@ -10,6 +10,10 @@ import (
 	"github.com/kardianos/service"
 )
 
+// errNotWindowsService says runWindowsService did not apply: not Windows,
+// or not started by the service manager.
+var errNotWindowsService = errors.New("not a Windows service")
+
 // StopTimeout bounds how long a service stop waits for the agent's
 // graceful shutdown (which itself gives a call in flight 10 s).
 const StopTimeout = 25 * time.Second
@@ -19,7 +23,14 @@ const StopTimeout = 25 * time.Second
 // until run fails on its own: then RunService returns run's error, so the
 // process exits non-zero and systemd's Restart=always or the Windows
 // recovery action starts it again.
-func RunService(exe, configPath string, run func(ctx context.Context) error) error {
+//
+// reload is called when the service manager asks for a reload where that
+// arrives as a service control (Windows' "paramchange"); on Linux systemd
+// sends SIGHUP, which the caller handles.
+func RunService(exe, configPath string, run func(ctx context.Context) error, reload func()) error {
+	if err := runWindowsService(run, reload); err != errNotWindowsService {
+		return err
+	}
 	p := &program{run: run, failed: make(chan error, 1)}
 	svc, err := service.New(p, ServiceConfig(exe, configPath))
 	if err != nil {

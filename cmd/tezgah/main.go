@@ -147,13 +147,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tezgah run: %v\n", err)
 		return 1
 	}
+	reload := func() {}
 	if !*demo {
-		stopHUP := reloadOnHUP(a, path, override, ready, log)
-		defer stopHUP()
+		trigger, stopReload := reloader(a, path, override, ready, log)
+		defer stopReload()
+		reload = trigger
 	}
 	if *asService {
 		exe, _ := installer.Executable()
-		if err := installer.RunService(exe, path, a.Run); err != nil {
+		if err := installer.RunService(exe, path, a.Run, reload); err != nil {
 			log.Error("agent stopped", "err", err)
 			fmt.Fprintf(stderr, "tezgah run: %v\n", err)
 			return 1

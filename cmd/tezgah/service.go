@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"runtime"
 	"syscall"
@@ -85,27 +84,28 @@ func cmdService(action string, args []string, stdout, stderr io.Writer) int {
 
 // cmdReload asks the running service to re-read its configuration.
 func cmdReload(stdout, stderr io.Writer) int {
-	if runtime.GOOS == "windows" {
-		// kardianos/service's Windows handler accepts only stop and
-		// shutdown, so there is no reload control to send.
-		fmt.Fprintln(stderr, "tezgah reload: not available on Windows; run `tezgah restart` (registers reconnect and resume, queued work is kept)")
+	if err := installer.Reload(); err != nil {
+		fmt.Fprintf(stderr, "tezgah reload: %v\n", err)
 		return 1
 	}
-	out, err := exec.Command("systemctl", "reload", installer.Name).CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(stderr, "tezgah reload: systemctl reload %s: %v\n%s", installer.Name, err, out)
-		return 1
-	}
-	fmt.Fprintln(stdout, "asked the tezgah service to reload its configuration; `journalctl -u tezgah` shows the outcome")
+	fmt.Fprintln(stdout, "asked the tezgah service to reload its configuration; its log shows the outcome (journalctl -u tezgah; Windows: Event Log)")
 	return 0
 }
 
-// reloadOnHUP re-reads the file at path on SIGHUP, once the agent runs,
-// and applies it. A file that does not load changes nothing: the agent
-// keeps running on what it has.
-func reloadOnHUP(a *agent.Agent, path string, override func(*config.Config), ready <-chan struct{}, log *slog.Logger) (stop func()) {
+// reloader re-reads the file at path on SIGHUP or when trigger is called
+// (a Windows service's "paramchange"), once the agent runs, and applies
+// it. A file that does not load changes nothing: the agent keeps running
+// on what it has.
+func reloader(a *agent.Agent, path string, override func(*config.Config), ready <-chan struct{}, log *slog.Logger) (trigger, stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	kick := make(chan struct{}, 1)
+	trigger = func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -120,6 +120,7 @@ func reloadOnHUP(a *agent.Agent, path string, override func(*config.Config), rea
 			case <-ctx.Done():
 				return
 			case <-hup:
+			case <-kick:
 			}
 			cfg, err := config.Load(path)
 			if err != nil {
@@ -132,7 +133,7 @@ func reloadOnHUP(a *agent.Agent, path string, override func(*config.Config), rea
 			}
 		}
 	}()
-	return func() { signal.Stop(hup); cancel(); <-done }
+	return trigger, func() { signal.Stop(hup); cancel(); <-done }
 }
 
 // serviceLog sends the service's logs to the rotated file in the data

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tezgah/tezgah/agent/protocol"
+	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
+)
+
+func writeConfig(t *testing.T, path, dataDir, baseURL string, terminals ...string) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "[agent]\nlisten = \"127.0.0.1:0\"\ndata_dir = %q\n", dataDir)
+	fmt.Fprintf(&b, "[iyzico]\nbase_url = %q\nclient_id = \"c\"\nclient_secret = \"s\"\nusername = \"u\"\npassword = \"p\"\n", baseURL)
+	for i, name := range terminals {
+		fmt.Fprintf(&b, "[[terminal]]\nname = %q\nprovider = \"iyzico\"\ndevice_id = \"D%d\"\nmodel = \"vuk507\"\n", name, i+1)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A real tezgah process reloads its file on SIGHUP: a register stays
+// connected through it, a sale queued before it is finished after it,
+// a new terminal works, and a broken file changes nothing.
+func TestSIGHUPReload(t *testing.T) {
+	if testing.Short() || runtime.GOOS == "windows" {
+		t.Skip("builds and runs the agent as a process; SIGHUP needs a Unix")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "tezgah")
+	if out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	sim := iyzicosim.New(iyzicosim.Options{ClientID: "c", ClientSecret: "s", Username: "u", Password: "p", Devices: []string{"D1", "D2"}})
+	ts := httptest.NewServer(sim)
+	t.Cleanup(ts.Close)
+	cfg := filepath.Join(dir, "tezgah.toml")
+	writeConfig(t, cfg, filepath.Join(dir, "data"), ts.URL, "kasa-1")
+
+	cmd := exec.Command(bin, "run", "--config", cfg)
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	url := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if _, u, ok := strings.Cut(sc.Text(), " listening on "); ok {
+				url <- u
+			}
+		}
+	}()
+	var wsURL string
+	select {
+	case wsURL = <-url:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("agent did not start:\n%s", logs.String())
+	}
+	c, _, err := websocket.DefaultDialer.Dial(wsURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	send := func(s string) {
+		t.Helper()
+		if err := c.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	until := func(typ, id string) protocol.Event {
+		t.Helper()
+		for {
+			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			var ev protocol.Event
+			if err := c.ReadJSON(&ev); err != nil {
+				t.Fatalf("read: %v\nagent log:\n%s", err, logs.String())
+			}
+			if ev.Type == typ && (id == "" || ev.ID == id) {
+				return ev
+			}
+		}
+	}
+	terminals := func() int {
+		send(`{"type":"status"}`)
+		return len(until("status", "").Terminals)
+	}
+
+	sim.SetFaults(iyzicosim.Faults{FailRate5xx: 1})
+	send(`{"type":"sale","id":"Q1","terminal":"kasa-1","amount":"5.00"}`)
+	until("accepted", "Q1")
+
+	// A broken file: the agent logs it and keeps its configuration.
+	os.WriteFile(cfg, []byte("[agent]\nlisten = 1\n"), 0o600)
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the reload error in the log", func() bool { return strings.Contains(logs.String(), "configuration not applied") })
+	if n := terminals(); n != 1 {
+		t.Fatalf("%d terminals after a broken reload", n)
+	}
+
+	writeConfig(t, cfg, filepath.Join(dir, "data"), ts.URL, "kasa-1", "kasa-2")
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "kasa-2 after SIGHUP", func() bool { return terminals() == 2 })
+	sim.SetFaults(iyzicosim.Faults{})
+	if r := until("result", "Q1"); r.Status != "approved" {
+		t.Fatalf("queued sale: %+v", r)
+	}
+	send(`{"type":"sale","id":"N1","terminal":"kasa-2","amount":"1.00"}`)
+	if r := until("result", "N1"); r.Status != "approved" {
+		t.Fatalf("new terminal: %+v", r)
+	}
+}
+
+// waitFor polls cond until it holds, with a deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+func TestDoctorCommand(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tezgah.toml")
+	os.WriteFile(cfg, []byte("[agent]\nlistn = \"x\"\n"), 0o600)
+	var out, errb bytes.Buffer
+	if code := run([]string{"doctor", "--json", "--no-service", "--config", cfg}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1 on a FAIL\n%s%s", code, out.String(), errb.String())
+	}
+	var rep struct {
+		OK     bool `json:"ok"`
+		Checks []struct {
+			Check, Status, Detail string
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.OK || len(rep.Checks) != 1 ||
+		rep.Checks[0].Status != "FAIL" || !strings.Contains(rep.Checks[0].Detail, `tezgah.toml:2: unknown key "agent.listn"`) {
+		t.Fatalf("report %s (%v)", out.String(), err)
+	}
+}
+
+// syncBuffer collects a process's stderr while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
