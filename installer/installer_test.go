@@ -16,6 +16,7 @@ import (
 // cannot run in a test. It is the only fake in the project's tests.
 type fakeService struct {
 	installed, running bool
+	platform           string
 	calls              []string
 }
 
@@ -194,4 +195,15 @@ func TestProgram(t *testing.T) {
 			t.Fatal("failure not reported")
 		}
 	})
+}
+
+func TestInstallNeedsSystemd(t *testing.T) {
+	m, f := manager(t, true)
+	f.platform = "linux-sysv"
+	if err := m.Install(); err == nil || !strings.Contains(err.Error(), "runs sysv") {
+		t.Fatalf("install on sysv: %v", err)
+	}
+	if len(f.calls) != 0 {
+		t.Fatalf("service manager called: %v", f.calls)
+	}
 }

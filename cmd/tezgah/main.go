@@ -30,6 +30,7 @@ Usage:
   tezgah install [--config FILE]     register the OS service (as root / administrator)
   tezgah uninstall | start | stop | restart | status | reload
   tezgah doctor [--config FILE] [--json]
+  tezgah backup [--config FILE] BACKUP-FILE   consistent copy of the database, while it runs
   tezgah version
 
 Run "tezgah run --demo" to try it with built-in provider simulators.
@@ -52,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdService(args[0], args[1:], stdout, stderr)
 	case "doctor":
 		return cmdDoctor(args[1:], stdout, stderr)
+	case "backup":
+		return cmdBackup(args[1:], stdout, stderr)
 	case "setup-service": // the .msi's custom action; not for people
 		if err := installer.SetupInstalled(config.DefaultPath()); err != nil {
 			fmt.Fprintf(stderr, "tezgah setup-service: %v\n", err)
