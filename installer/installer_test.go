@@ -50,7 +50,12 @@ func (f *fakeService) SystemLogger(chan<- error) (service.Logger, error) {
 	return service.ConsoleLogger, nil
 }
 func (f *fakeService) String() string   { return "tezgah" }
-func (f *fakeService) Platform() string { return "fake" }
+func (f *fakeService) Platform() string {
+	if f.platform != "" {
+		return f.platform
+	}
+	return "linux-systemd"
+}
 func (f *fakeService) Status() (service.Status, error) {
 	switch {
 	case !f.installed:
