@@ -49,7 +49,7 @@ func (f *fakeService) Logger(chan<- error) (service.Logger, error) { return serv
 func (f *fakeService) SystemLogger(chan<- error) (service.Logger, error) {
 	return service.ConsoleLogger, nil
 }
-func (f *fakeService) String() string   { return "tezgah" }
+func (f *fakeService) String() string { return "tezgah" }
 func (f *fakeService) Platform() string {
 	if f.platform != "" {
 		return f.platform
