@@ -7,9 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/svc/eventlog"
 	"golang.org/x/sys/windows/svc/mgr"
 
 	"github.com/tezgah/tezgah/agent/config"
@@ -78,6 +80,11 @@ func SetupInstalled(configPath string) error {
 	}
 	if err := setRecovery(); err != nil {
 		return fmt.Errorf("installer: recovery actions: %w", err)
+	}
+	// The Event Log source, which kardianos registers on `tezgah install`
+	// and an .msi does not.
+	if err := eventlog.InstallAsEventCreate(Name, eventlog.Error|eventlog.Warning|eventlog.Info); err != nil && !strings.Contains(err.Error(), "exists") {
+		return fmt.Errorf("installer: event log source: %w", err)
 	}
 	return nil
 }

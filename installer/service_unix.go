@@ -5,6 +5,7 @@ package installer
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 )
 
@@ -18,4 +19,16 @@ func Reload() error {
 		return fmt.Errorf("installer: systemctl reload %s: %v: %s", Name, err, out)
 	}
 	return nil
+}
+
+func serviceEnv() (map[string]string, error) {
+	b, err := os.ReadFile(EnvFile)
+	if err != nil {
+		return nil, nil
+	}
+	vars, err := ParseEnv(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("installer: %s: %w", EnvFile, err)
+	}
+	return vars, nil
 }

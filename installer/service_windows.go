@@ -5,8 +5,10 @@ package installer
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	"golang.org/x/sys/windows/registry"
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/mgr"
 )
@@ -90,4 +92,25 @@ func Reload() error {
 		return fmt.Errorf("installer: reload: %w", err)
 	}
 	return nil
+}
+
+// serviceEnv reads the service's Environment value, where Windows keeps
+// the variables it gives the service.
+func serviceEnv() (map[string]string, error) {
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, `SYSTEM\CurrentControlSet\Services\`+Name, registry.QUERY_VALUE)
+	if err != nil {
+		return nil, nil
+	}
+	defer k.Close()
+	list, _, err := k.GetStringsValue("Environment")
+	if err != nil {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, kv := range list {
+		if name, v, ok := strings.Cut(kv, "="); ok {
+			out[name] = v
+		}
+	}
+	return out, nil
 }

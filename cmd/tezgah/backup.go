@@ -12,6 +12,7 @@ import (
 
 	"github.com/tezgah/tezgah/agent"
 	"github.com/tezgah/tezgah/agent/config"
+	"github.com/tezgah/tezgah/installer"
 )
 
 // cmdBackup writes a consistent copy of the outbox database to a new
@@ -31,6 +32,10 @@ func cmdBackup(args []string, stdout, stderr io.Writer) int {
 	}
 	dir := *dataDir
 	if dir == "" {
+		if err := installer.UseServiceEnv(); err != nil {
+			fmt.Fprintf(stderr, "tezgah backup: %v\n", err)
+			return 1
+		}
 		cfg, err := config.Load(*cfgPath)
 		if err != nil {
 			fmt.Fprintf(stderr, "tezgah backup: %v\n", err)

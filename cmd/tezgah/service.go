@@ -45,7 +45,12 @@ func cmdService(action string, args []string, stdout, stderr io.Writer) int {
 	}
 	if action == "install" {
 		// Refuse a file the service could not start with: it would only
-		// restart forever. doctor explains the rest.
+		// restart forever. doctor explains the rest. The service's own
+		// environment (tezgah.env) holds the secrets "env:" names.
+		if err := installer.UseServiceEnv(); err != nil {
+			fmt.Fprintf(stderr, "tezgah install: %v\n", err)
+			return 1
+		}
 		if _, err := config.Load(cfgPath); err != nil {
 			fmt.Fprintf(stderr, "tezgah install: %v\n", err)
 			return 1
@@ -167,6 +172,10 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	noService := fs.Bool("no-service", false, "skip the service check (for a config that is not the installed one)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	// Check the file with the secrets the service gets, not the shell's.
+	if err := installer.UseServiceEnv(); err != nil {
+		fmt.Fprintf(stderr, "tezgah doctor: %v\n", err)
 	}
 	opts := doctor.Options{ConfigPath: *cfgPath, Version: version}
 	if !*noService {
