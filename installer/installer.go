@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/kardianos/service"
@@ -109,10 +108,10 @@ func (m *Manager) Install() error {
 	if _, err := os.Stat(m.ConfigPath); err != nil {
 		return fmt.Errorf("installer: the service would read %s: %w (copy configs/tezgah.example.toml there and edit it, or pass --config)", m.ConfigPath, err)
 	}
-	if p := m.Service.Platform(); strings.HasPrefix(p, "linux-") && p != "linux-systemd" {
+	if p := m.Service.Platform(); runtime.GOOS == "linux" && p != "linux-systemd" {
 		// Our unit carries the sandboxing and the restart policy; other
 		// init systems would get kardianos's bare script instead.
-		return fmt.Errorf("installer: tezgah installs as a systemd service, and this machine runs %s; run `tezgah run` from its init system instead", strings.TrimPrefix(p, "linux-"))
+		return fmt.Errorf("installer: tezgah installs as a systemd service, and this machine's service manager is %s; run `tezgah run` from it instead", p)
 	}
 	if m.installed() {
 		return ErrAlreadyInstalled
