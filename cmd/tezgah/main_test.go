@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -46,10 +48,7 @@ func TestSIGHUPReload(t *testing.T) {
 		t.Skip("builds and runs the agent as a process; SIGHUP needs a Unix")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "tezgah")
-	if out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildTezgah(t)
 	sim := iyzicosim.New(iyzicosim.Options{ClientID: "c", ClientSecret: "s", Username: "u", Password: "p", Devices: []string{"D1", "D2"}})
 	ts := httptest.NewServer(sim)
 	t.Cleanup(ts.Close)
@@ -217,5 +216,130 @@ func TestBackupWhileRunning(t *testing.T) {
 	}
 	if fi, _ := os.Stat(dest); fi.Mode().Perm() != 0o600 {
 		t.Fatalf("backup mode %v", fi.Mode())
+	}
+}
+
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// buildTezgah compiles this command once per test run.
+func buildTezgah(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "tezgah-cmd")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.bin = filepath.Join(dir, "tezgah")
+		if out, err := exec.Command("go", "build", "-race", "-o", built.bin, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.bin != "" {
+		os.RemoveAll(filepath.Dir(built.bin))
+	}
+	os.Exit(code)
+}
+
+// Under the service manager (`run --service`, here without one: the
+// Linux path waits for SIGTERM as systemd sends it) the agent logs to the
+// rotated file in its data directory and stops cleanly on SIGTERM.
+func TestServiceModeLogsAndStops(t *testing.T) {
+	if testing.Short() || runtime.GOOS == "windows" {
+		t.Skip("runs the agent as a process")
+	}
+	bin := buildTezgah(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tezgah.toml")
+	writeConfig(t, cfg, filepath.Join(dir, "data"), "http://127.0.0.1:1", "kasa-1")
+	cmd := exec.Command(bin, "run", "--service", "--config", cfg)
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	listening := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), " listening on ") {
+				close(listening)
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	select {
+	case <-listening:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("agent did not start:\n%s", logs.String())
+	}
+	logFile := filepath.Join(dir, "data", "logs", "tezgah.log")
+	waitFor(t, "the log file", func() bool {
+		b, _ := os.ReadFile(logFile)
+		return bytes.Contains(b, []byte(`"msg":"tezgah listening"`))
+	})
+	if !strings.Contains(logs.String(), "tezgah listening") {
+		t.Fatalf("stderr (journald) lacks the log: %q", logs.String())
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent did not stop on SIGTERM")
+	}
+}
+
+// An agent that cannot run (its port is taken) exits non-zero at once, so
+// systemd's Restart=always or the Windows recovery actions try again.
+func TestServiceModeFailureExitsNonZero(t *testing.T) {
+	if testing.Short() || runtime.GOOS == "windows" {
+		t.Skip("runs the agent as a process")
+	}
+	bin := buildTezgah(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tezgah.toml")
+	writeConfig(t, cfg, filepath.Join(dir, "data"), "http://127.0.0.1:1", "kasa-1")
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, bytes.Replace(b, []byte(`"127.0.0.1:0"`), []byte(`"`+busy.Addr().String()+`"`), 1), 0o600)
+	cmd := exec.Command(bin, "run", "--service", "--config", cfg)
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(logs.String(), "listen on") {
+			t.Fatalf("exit %v, want status 1 naming the port\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("agent with a taken port did not exit")
 	}
 }
