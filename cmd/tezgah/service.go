@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
 	"runtime"
 	"syscall"
 
@@ -179,6 +180,9 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	}
 	opts := doctor.Options{ConfigPath: *cfgPath, Version: version}
 	if !*noService {
+		if _, err := user.Lookup(installer.User); err == nil && runtime.GOOS == "linux" {
+			opts.ServiceUser = installer.User
+		}
 		opts.ServiceState = func() string {
 			exe, err := installer.Executable()
 			if err != nil {

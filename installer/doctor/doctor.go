@@ -52,6 +52,10 @@ type Options struct {
 	Timeout time.Duration
 	// Version is sent to providers like the agent does.
 	Version string
+	// ServiceUser, when set, is the account the service runs as (Linux):
+	// the data directory and the database must be its, or the service
+	// cannot write them although doctor, run as root, can.
+	ServiceUser string
 }
 
 // Clock skew thresholds: providers reject signed or timestamped logins
@@ -73,7 +77,7 @@ func Run(ctx context.Context, opts Options) []Result {
 	cfg, res := checkConfig(opts.ConfigPath)
 	out = append(out, res)
 	if cfg != nil {
-		out = append(out, checkDataDir(cfg.Agent.DataDir))
+		out = append(out, checkDataDir(cfg.Agent.DataDir, opts.ServiceUser))
 		out = append(out, checkDatabase(ctx, cfg.Agent.DataDir))
 		out = append(out, checkPort(ctx, cfg.Agent.Listen, opts.Timeout))
 		for _, ep := range endpoints(cfg) {

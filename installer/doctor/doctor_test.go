@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/user"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -165,11 +167,23 @@ func TestBrokenConditions(t *testing.T) {
 			return s.write(t)
 		}},
 	}
+	if runtime.GOOS != "windows" {
+		tests = append(tests, struct {
+			name   string
+			check  string
+			want   string
+			break_ func(t *testing.T, s *setup) string
+		}{"database owned by another user than the service's", "data dir", "is not owned by", func(t *testing.T, s *setup) string {
+			serviceUser = otherUser(t)
+			return s.write(t)
+		}})
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			serviceUser = ""
 			s := newSetup(t)
 			path := tc.break_(t, s)
-			rs := Run(context.Background(), Options{ConfigPath: path, Timeout: 2 * time.Second})
+			rs := Run(context.Background(), Options{ConfigPath: path, Timeout: 2 * time.Second, ServiceUser: serviceUser})
 			var r *Result
 			for i := range rs {
 				if rs[i].Check == tc.check {
@@ -220,4 +234,23 @@ func TestOutput(t *testing.T) {
 	if err := json.Unmarshal(jb.Bytes(), &got); err != nil || got.OK || len(got.Checks) != 2 || got.Checks[1].Remedy != "stop it" {
 		t.Fatalf("json %s (%v)", jb.String(), err)
 	}
+}
+
+// serviceUser is set by a broken condition that needs Options.ServiceUser.
+var serviceUser string
+
+// otherUser is an account that exists and is not the one running the test.
+func otherUser(t *testing.T) string {
+	t.Helper()
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"nobody", "daemon", "root"} {
+		if u, err := user.Lookup(name); err == nil && u.Uid != me.Uid {
+			return name
+		}
+	}
+	t.Skip("no other user account on this machine")
+	return ""
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/tezgah/tezgah/outbox"
 )
 
-func checkDataDir(dir string) Result {
+func checkDataDir(dir, serviceUser string) Result {
 	r := Result{Check: "data dir"}
 	fi, err := os.Stat(dir)
 	switch {
@@ -43,6 +43,13 @@ func checkDataDir(dir string) Result {
 		r.Status, r.Detail = Fail, detail+": its owner cannot read, write and enter it"
 		r.Remedy = "chmod 700 " + dir
 		return r
+	}
+	if serviceUser != "" {
+		if bad := notOwnedBy(serviceUser, dir, filepath.Join(dir, agent.DBFile), filepath.Join(dir, agent.DBFile+"-wal"), filepath.Join(dir, agent.DBFile+"-shm")); bad != "" {
+			r.Status, r.Detail = Fail, detail+": "+bad
+			r.Remedy = fmt.Sprintf("the service runs as %s and cannot write it (was the agent run by hand as another user?): chown -R %s:%s %s", serviceUser, serviceUser, serviceUser, dir)
+			return r
+		}
 	}
 	if err := probeWrite(dir); err != nil {
 		r.Status, r.Detail = Fail, detail+": "+err.Error()
