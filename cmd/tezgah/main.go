@@ -159,8 +159,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if *asService {
 		exe, _ := installer.Executable()
 		if err := installer.RunService(exe, path, a.Run, reload); err != nil {
+			// The service log reaches journald through stderr, and a
+			// Windows service has no stderr: log it, once.
 			log.Error("agent stopped", "err", err)
-			fmt.Fprintf(stderr, "tezgah run: %v\n", err)
 			return 1
 		}
 		return 0
