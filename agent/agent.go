@@ -50,16 +50,21 @@ type Options struct {
 
 // Agent is one running agent.
 type Agent struct {
-	cfg     *config.Config
 	opts    Options
 	log     *slog.Logger
 	started time.Time
 
+	// mu guards cfg and terminals, which Reload replaces whole. Submit
+	// holds it shared until the request is stored, so a reload never
+	// removes a terminal between the check and the commit.
+	mu  sync.RWMutex
+	cfg *config.Config
+
 	store     *outbox.Store
 	disp      *dispatch.Dispatcher
 	ws        *wsapi.Server
-	terminals map[string]bridge.Terminal
-	provs     map[string]bridge.Provider
+	terminals map[string]bridge.Terminal // guarded by mu
+	provs     map[string]bridge.Provider // guarded by mu
 	// cards and pages serve card-not-present (Vomsis) sales; nil without
 	// a [vomsis] table. See vomsis.go.
 	cards *cardvault.Vault
@@ -249,7 +254,10 @@ func (a *Agent) prune(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		n, err := a.store.Prune(ctx, a.opts.Now().Add(-a.cfg.Agent.Retention.Duration))
+		a.mu.RLock()
+		retention := a.cfg.Agent.Retention.Duration
+		a.mu.RUnlock()
+		n, err := a.store.Prune(ctx, a.opts.Now().Add(-retention))
 		if err != nil && ctx.Err() == nil {
 			a.log.Error("prune failed", "err", err)
 		} else if n > 0 {
@@ -266,6 +274,8 @@ func (a *Agent) prune(ctx context.Context) {
 // Submit implements wsapi.Backend: it validates c against what the agent
 // knows (terminals, original sales) and stores it durably.
 func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, bool, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
 	if _, ok := a.terminals[c.Terminal]; !ok {
 		return outbox.Event{}, false, protocol.Errorf(protocol.CodeUnknownTerminal, "terminal",
 			"no terminal %q; this agent has %s", c.Terminal, a.terminalNames())
@@ -335,12 +345,16 @@ func providerError(err error) error {
 // Call implements wsapi.Backend: it asks the terminal's provider
 // something that moves no money and answers at once; nothing is stored.
 func (a *Agent) Call(ctx context.Context, c protocol.Command) (protocol.Event, error) {
+	a.mu.RLock()
 	t, ok := a.terminals[c.Terminal]
+	prov := a.provs[t.Provider]
+	names := a.terminalNames()
+	a.mu.RUnlock()
 	if !ok {
 		return protocol.Event{}, protocol.Errorf(protocol.CodeUnknownTerminal, "terminal",
-			"no terminal %q; this agent has %s", c.Terminal, a.terminalNames())
+			"no terminal %q; this agent has %s", c.Terminal, names)
 	}
-	caller, ok := a.provs[t.Provider].(bridge.Caller)
+	caller, ok := prov.(bridge.Caller)
 	if !ok {
 		return protocol.Event{}, protocol.Errorf(protocol.CodeUnsupportedOp, "op", "%s terminals offer no calls", t.Provider)
 	}
@@ -427,6 +441,8 @@ func (a *Agent) Status(ctx context.Context) (protocol.Event, error) {
 		return protocol.Event{}, err
 	}
 	last := a.store.LastSeq()
+	a.mu.RLock()
+	defer a.mu.RUnlock()
 	ev := protocol.Event{
 		Type:    "status",
 		LastSeq: &last,

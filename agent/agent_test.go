@@ -26,6 +26,7 @@ type harness struct {
 	cfg  *config.Config
 	stop func()
 	dir  string
+	a    *Agent
 }
 
 // startAgent runs a real agent against an iyzicosim HTTP server, with its
@@ -74,7 +75,7 @@ func startAgentWith(t *testing.T, dir string, sim *iyzicosim.Server, wrap func(h
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	h := &harness{sim: sim, cfg: cfg, dir: dir}
+	h := &harness{sim: sim, cfg: cfg, dir: dir, a: a}
 	select {
 	case h.url = <-ready:
 	case err := <-done:

@@ -87,8 +87,10 @@ func (a *Agent) withdraw(ctx context.Context, id string, notCancellable error) (
 	if err != nil || r.State.Final() || r.ProviderRef == "" {
 		return outbox.Event{}, notCancellable
 	}
+	a.mu.RLock()
 	t := a.terminals[r.Terminal]
 	w, ok := a.provs[t.Provider].(withdrawer)
+	a.mu.RUnlock()
 	if !ok {
 		return outbox.Event{}, notCancellable
 	}

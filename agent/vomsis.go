@@ -25,11 +25,18 @@ import (
 // and 3-D Secure page server.
 func (a *Agent) vomsisProvider() (*vomsis.Client, error) {
 	c := a.cfg.Vomsis
-	a.cards = cardvault.New()
-	a.pages = vomsis.NewPages(func(ctx context.Context, id, url string) error {
-		_, err := a.store.Wait(ctx, id, url)
-		return err
-	}, a.log)
+	// A reload builds a new client around the running agent's vault and
+	// pages: the cards held and the pages served must outlive it.
+	if a.cards == nil {
+		a.cards = cardvault.New()
+	}
+	if a.pages == nil {
+		store := a.store
+		a.pages = vomsis.NewPages(func(ctx context.Context, id, url string) error {
+			_, err := store.Wait(ctx, id, url)
+			return err
+		}, a.log)
+	}
 	client, err := vomsis.NewClient(vomsis.Config{
 		BaseURL: c.BaseURL, AppKey: c.AppKey, AppSecret: c.AppSecret, Lang: c.Lang, ClientIP: c.ClientIP,
 		ThreeDSTimeout: c.ThreeDSTimeout.Duration, Timeout: c.Timeout.Duration, Now: a.opts.Now,

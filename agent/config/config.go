@@ -26,6 +26,9 @@ type Config struct {
 	Terminals []Terminal `toml:"terminal"`
 	LAN       LAN        `toml:"lan"`
 	Filedrop  Filedrop   `toml:"filedrop"`
+	// dataDirDefaulted is set when the file left agent.data_dir out, so
+	// the installed service can put the data in its own place.
+	dataDirDefaulted bool
 }
 
 // Filedrop is the [filedrop] table: the folder integration for
@@ -39,6 +42,23 @@ type Filedrop struct {
 	Rescan        Duration `toml:"rescan"`
 	Policy        string   `toml:"policy"`
 	ResultFormats []string `toml:"result_formats"`
+}
+
+// DataDirDefaulted reports whether agent.data_dir came from the default
+// rather than the file.
+func (c *Config) DataDirDefaulted() bool { return c.dataDirDefaulted }
+
+// ServiceDataDir is the data directory of the installed service when the
+// file sets none: the StateDirectory systemd made for it
+// ($STATE_DIRECTORY, /var/lib/tezgah), or %ProgramData%\tezgah\data.
+func ServiceDataDir() string {
+	if runtime.GOOS == "windows" {
+		return filepath.Join(filepath.Dir(DefaultPath()), "data")
+	}
+	if d, _, _ := strings.Cut(os.Getenv("STATE_DIRECTORY"), ":"); d != "" {
+		return d
+	}
+	return "/var/lib/tezgah"
 }
 
 // Agent is the [agent] table.
@@ -301,6 +321,7 @@ func (c *Config) defaults() {
 	}
 	if a.DataDir == "" {
 		a.DataDir = DefaultDataDir()
+		c.dataDirDefaulted = true
 	}
 	if a.SaleTimeout.Duration == 0 {
 		a.SaleTimeout.Duration = 120 * time.Second

@@ -54,10 +54,16 @@ type Dispatcher struct {
 	base, max time.Duration
 	grace     time.Duration
 
-	mu        sync.Mutex // guards terminals, wake, gates
+	mu        sync.Mutex // guards providers, terminals, wake, gates, workers, running, calls
 	terminals map[string]bridge.Terminal
 	wake      map[string]chan struct{}
 	gates     map[string]time.Time // provider -> not before (Retry-After)
+	// workers, running and calls exist while Run runs, so Update can
+	// start and stop workers then (see update.go).
+	workers map[string]*workerRun
+	running context.Context
+	calls   context.Context
+	wg      sync.WaitGroup
 }
 
 // New returns a dispatcher for terminals, whose Provider names must be
@@ -85,6 +91,7 @@ func New(store *outbox.Store, providers map[string]bridge.Provider, terminals []
 		terminals: map[string]bridge.Terminal{},
 		wake:      map[string]chan struct{}{},
 		gates:     map[string]time.Time{},
+		workers:   map[string]*workerRun{},
 	}
 	for _, t := range terminals {
 		if _, ok := providers[t.Provider]; !ok {
@@ -127,18 +134,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(d.grace, cut) })
 	defer stop()
 
-	var wg sync.WaitGroup
 	d.mu.Lock()
+	d.running, d.calls = ctx, calls
 	for name := range d.terminals {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w := &worker{d: d, term: d.terminals[name], wake: d.wake[name], calls: calls}
-			w.run(ctx)
-		}()
+		d.startLocked(name, nil)
 	}
 	d.mu.Unlock()
-	wg.Wait()
+	<-ctx.Done()
+	d.mu.Lock()
+	d.running, d.calls = nil, nil // Update starts no worker from now on
+	d.mu.Unlock()
+	d.wg.Wait()
 	return nil
 }
 
@@ -273,7 +279,7 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 		w.tries++
 		return err
 	}
-	prov := d.providers[w.term.Provider]
+	prov := d.provider(w.term.Provider)
 
 	if r.MaybeSent {
 		res, err := prov.Query(w.calls, *req)

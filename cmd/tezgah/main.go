@@ -18,6 +18,7 @@ import (
 	"github.com/tezgah/tezgah/agent"
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/agent/tlscert"
+	"github.com/tezgah/tezgah/installer"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -29,6 +30,10 @@ Usage:
   tezgah run [--demo] [--config FILE] [--data-dir DIR] [--listen ADDR]
   tezgah pair --name NAME | pair list | pair revoke NAME
   tezgah discover [--timeout 3s] [--json] [--id ID]
+  tezgah install [--config FILE]     register the OS service (as root / administrator)
+  tezgah uninstall | start | stop | restart | status | reload
+  tezgah doctor [--config FILE] [--json]
+  tezgah backup [--config FILE] BACKUP-FILE   consistent copy of the database, while it runs
   tezgah version
 
 Run "tezgah run --demo" to try it with built-in provider simulators.
@@ -52,6 +57,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdPair(args[1:], stdout, stderr)
 	case "discover":
 		return cmdDiscover(args[1:], stdout, stderr)
+	case "install", "uninstall", "start", "stop", "restart", "status", "reload":
+		return cmdService(args[0], args[1:], stdout, stderr)
+	case "doctor":
+		return cmdDoctor(args[1:], stdout, stderr)
+	case "backup":
+		return cmdBackup(args[1:], stdout, stderr)
+	case "setup-service": // the .msi's custom action; not for people
+		if err := installer.SetupInstalled(config.DefaultPath()); err != nil {
+			fmt.Fprintf(stderr, "tezgah setup-service: %v\n", err)
+			return 1
+		}
+		return 0
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "tezgah", version)
 		return 0
@@ -70,6 +87,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", "", "configuration file (default "+config.DefaultPath()+")")
 	dataDir := fs.String("data-dir", "", "data directory for the database and logs (overrides agent.data_dir)")
 	listen := fs.String("listen", "", "address to listen on, e.g. 127.0.0.1:8417; port 0 picks a free port")
+	asService := fs.Bool("service", false, "run under the OS service manager (set by `tezgah install`)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -78,6 +96,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var cfg *config.Config
+	path := *cfgPath
+	if path == "" {
+		path = config.DefaultPath()
+	}
 	switch {
 	case *demo && *cfgPath != "":
 		fmt.Fprintln(stderr, "tezgah run: --demo and --config are exclusive")
@@ -87,10 +109,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		// Keep demo data apart from a real installation's.
 		cfg.Agent.DataDir = filepath.Join(config.DefaultDataDir(), "demo")
 	default:
-		path := *cfgPath
-		if path == "" {
-			path = config.DefaultPath()
-		}
 		var err error
 		if cfg, err = config.Load(path); err != nil {
 			fmt.Fprintf(stderr, "tezgah run: %v\n", err)
@@ -100,13 +118,29 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	if *dataDir != "" {
-		cfg.Agent.DataDir = *dataDir
+	override := func(cfg *config.Config) {
+		if *asService && cfg.DataDirDefaulted() {
+			cfg.Agent.DataDir = config.ServiceDataDir()
+		}
+		if *dataDir != "" {
+			cfg.Agent.DataDir = *dataDir
+		}
+		if *listen != "" {
+			cfg.Agent.Listen = *listen
+		}
 	}
-	if *listen != "" {
-		cfg.Agent.Listen = *listen
-	}
+	override(cfg)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level(cfg.Agent.LogLevel)}))
+	if *asService {
+		l, closeLog, err := serviceLog(cfg, path, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "tezgah run: %v\n", err)
+			return 1
+		}
+		defer closeLog.Close()
+		log = l
+	}
+	ready := make(chan struct{})
 	a, err := agent.New(cfg, agent.Options{
 		Version: version,
 		Log:     log,
@@ -115,6 +149,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "TLS certificate SHA-256 fingerprint (pin this in registers): %s\n", tlscert.Pretty(fp))
 		},
 		Ready: func(url string) {
+			close(ready)
 			fmt.Fprintf(stdout, "tezgah %s listening on %s\n", version, url)
 			if *demo {
 				fmt.Fprintf(stdout, "demo terminals: kasa-1, kasa-2 (iyzico simulator), kasa-3 (Paywall simulator); data in %s\n", cfg.Agent.DataDir)
@@ -128,6 +163,22 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "tezgah run: %v\n", err)
 		return 1
+	}
+	reload := func() {}
+	if !*demo {
+		trigger, stopReload := reloader(a, path, override, ready, log)
+		defer stopReload()
+		reload = trigger
+	}
+	if *asService {
+		exe, _ := installer.Executable()
+		if err := installer.RunService(exe, path, a.Run, reload); err != nil {
+			// The service log reaches journald through stderr, and a
+			// Windows service has no stderr: log it, once.
+			log.Error("agent stopped", "err", err)
+			return 1
+		}
+		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

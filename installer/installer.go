@@ -1,0 +1,201 @@
+// Package installer puts tezgah in the OS service manager and takes it
+// out again: a systemd unit on Linux (dedicated user, StateDirectory,
+// sandboxing, Restart=always), a Windows service (automatic start, the
+// LocalService account, restart on crash). It wraps
+// github.com/kardianos/service, so the commands read the same on both, and
+// turns what the OS says into messages a technician can act on: "already
+// installed", "run as root", "not installed".
+//
+// Packaging (.deb, .msi) lives in installer/cmd/package and reuses the
+// unit and identity defined here.
+package installer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/kardianos/service"
+)
+
+// Errors callers branch on; their messages say what to do.
+var (
+	ErrNotAdmin         = errors.New(notAdminMessage)
+	ErrAlreadyInstalled = errors.New("tezgah is already installed as a service; to reinstall, run `tezgah uninstall` first; to apply a changed configuration, run `tezgah reload`")
+	ErrNotInstalled     = errors.New("tezgah is not installed as a service; run `tezgah install` first")
+)
+
+// ServiceConfig is the kardianos configuration of the service.
+func ServiceConfig(exe, configPath string) *service.Config {
+	c := &service.Config{
+		Name:        Name,
+		DisplayName: DisplayName,
+		Description: Description,
+		Executable:  exe,
+		Arguments:   Args(configPath),
+		Option: service.KeyValue{
+			// Windows: start with the machine; after a crash restart in 5 s,
+			// and count failures afresh after a day without one.
+			"StartType":              "automatic",
+			"OnFailure":              "restart",
+			"OnFailureDelayDuration": "5s",
+			"OnFailureResetPeriod":   int((24 * time.Hour).Seconds()),
+			// Linux: our own unit; kardianos's default has no sandboxing.
+			"SystemdScript": SystemdUnit(exe, configPath),
+			"ReloadSignal":  "HUP",
+		},
+	}
+	if runtime.GOOS == "windows" {
+		c.UserName = WindowsAccount
+	} else {
+		c.UserName = User
+	}
+	return c
+}
+
+// Manager drives one service through an OS service manager.
+type Manager struct {
+	// Service is the OS service manager's view of tezgah. Tests pass a
+	// fake: the real one needs systemd or the Windows SCM.
+	Service service.Service
+	// ConfigPath is the file the service reads.
+	ConfigPath string
+	// IsAdmin reports whether this process may install services.
+	IsAdmin func() bool
+	// Prepare readies the machine before the service is registered: the
+	// service user and the directories (see prepare_*.go). Nil in tests.
+	Prepare func(configPath string) error
+}
+
+// New returns a Manager for this OS, for the executable exe.
+func New(exe, configPath string) (*Manager, error) {
+	svc, err := service.New(noop{}, ServiceConfig(exe, configPath))
+	if err != nil {
+		return nil, fmt.Errorf("installer: %w", err)
+	}
+	return &Manager{Service: svc, ConfigPath: configPath, IsAdmin: isAdmin, Prepare: prepare}, nil
+}
+
+// Executable is this program's absolute path, with symlinks resolved so
+// the service does not depend on a link that an upgrade may move.
+func Executable() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("installer: %w", err)
+	}
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = r
+	}
+	return exe, nil
+}
+
+// noop is the service.Interface of a process that only manages the
+// service; the running agent has its own (see cmd/tezgah).
+type noop struct{}
+
+func (noop) Start(service.Service) error { return nil }
+func (noop) Stop(service.Service) error  { return nil }
+
+// Install registers the service. The config file must exist: a service
+// that starts only to fail would restart forever.
+func (m *Manager) Install() error {
+	if !m.IsAdmin() {
+		return ErrNotAdmin
+	}
+	if _, err := os.Stat(m.ConfigPath); err != nil {
+		return fmt.Errorf("installer: the service would read %s: %w (copy configs/tezgah.example.toml there and edit it, or pass --config)", m.ConfigPath, err)
+	}
+	if p := m.Service.Platform(); runtime.GOOS == "linux" && p != "linux-systemd" {
+		// Our unit carries the sandboxing and the restart policy; other
+		// init systems would get kardianos's bare script instead.
+		return fmt.Errorf("installer: tezgah installs as a systemd service, and this machine's service manager is %s; run `tezgah run` from it instead", p)
+	}
+	if m.installed() {
+		return ErrAlreadyInstalled
+	}
+	if m.Prepare != nil {
+		if err := m.Prepare(m.ConfigPath); err != nil {
+			return fmt.Errorf("installer: %w", err)
+		}
+	}
+	if err := m.Service.Install(); err != nil {
+		return fmt.Errorf("installer: install: %w", err)
+	}
+	if m.Prepare != nil { // the real OS, not a test
+		if err := afterInstall(); err != nil {
+			return fmt.Errorf("installer: %w", err)
+		}
+	}
+	return nil
+}
+
+// Uninstall stops and removes the service. The data directory and the
+// config stay: uninstalling must never lose a result (docs/operations.md
+// says how to remove them too).
+func (m *Manager) Uninstall() error {
+	if !m.IsAdmin() {
+		return ErrNotAdmin
+	}
+	if !m.installed() {
+		return ErrNotInstalled
+	}
+	if st, _ := m.Service.Status(); st == service.StatusRunning {
+		if err := m.Service.Stop(); err != nil {
+			return fmt.Errorf("installer: stop before uninstall: %w", err)
+		}
+	}
+	if err := m.Service.Uninstall(); err != nil {
+		return fmt.Errorf("installer: uninstall: %w", err)
+	}
+	return nil
+}
+
+// Control runs start, stop or restart.
+func (m *Manager) Control(action string) error {
+	if !m.IsAdmin() {
+		return ErrNotAdmin
+	}
+	if !m.installed() {
+		return ErrNotInstalled
+	}
+	var err error
+	switch action {
+	case "start":
+		err = m.Service.Start()
+	case "stop":
+		err = m.Service.Stop()
+	case "restart":
+		err = m.Service.Restart()
+	default:
+		return fmt.Errorf("installer: unknown action %q", action)
+	}
+	if err != nil {
+		return fmt.Errorf("installer: %s: %w", action, err)
+	}
+	return nil
+}
+
+// State is the service's state in words: "running", "stopped",
+// "not installed", or what the service manager said.
+func (m *Manager) State() string {
+	st, err := m.Service.Status()
+	switch {
+	case errors.Is(err, service.ErrNotInstalled):
+		return "not installed"
+	case err != nil:
+		return "unknown (" + err.Error() + ")"
+	case st == service.StatusRunning:
+		return "running"
+	case st == service.StatusStopped:
+		return "stopped"
+	}
+	return "unknown"
+}
+
+func (m *Manager) installed() bool {
+	_, err := m.Service.Status()
+	return !errors.Is(err, service.ErrNotInstalled)
+}
