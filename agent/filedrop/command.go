@@ -164,6 +164,12 @@ func (n *namer) decode(e entry) (command, *protocol.Error) {
 		return c, protocol.Errorf(protocol.CodeUnsupportedOp, "type",
 			"%s is not available in files: a file can hold sale, refund, void, end_of_day and query", typ)
 	}
+	if _, ok := obj["card"]; ok {
+		// Card data must never rest on disk; the agent will not carry it
+		// further from a file (its value is never echoed either).
+		return c, protocol.Errorf(protocol.CodeInvalidField, "card",
+			"card data is never taken from files: take card-not-present sales at the register, and delete this file")
+	}
 	raw, err := json.Marshal(obj)
 	if err != nil {
 		return c, protocol.Errorf(protocol.CodeInvalidJSON, "", "not a JSON object")

@@ -248,6 +248,8 @@ func TestBadFiles(t *testing.T) {
 				"line 4, field original_id: invalid_original: line 3 is a refund, not a sale"}},
 		{"dup.ndjson", good + good, []string{`line 2, field id: duplicate_id: id "G-1" is already used on line 1`}},
 		{"cancel.ndjson", good + `{"type":"cancel","id":"G-1"}` + "\n", []string{"line 2, field type: unsupported_operation"}},
+		{"card.ndjson", good + `{"type":"sale","terminal":"vpos-1","amount":"5.00","card":{"number":"4508034508034509","cvc":"000"}}` + "\n",
+			[]string{"line 2, field card: invalid_field: card data is never taken from files"}},
 		{"cells.csv", "type,terminal,amount\nsale,kasa-1\n", []string{"line 2: invalid_csv: the row has 2 cells, the header row 3"}},
 		{"header.csv", "type,,amount\nsale,kasa-1,1.00\n", []string{"line 1: invalid_csv: column 2 of the header row has no name"}},
 		{"empty.ndjson", "\r\n\r\n", []string{"no_commands"}},
@@ -258,6 +260,9 @@ func TestBadFiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e.drop(t, tc.name, []byte(tc.content))
 			got := e.errorFile(t, "failed", tc.name)
+			if strings.Contains(got, "4508034508034509") {
+				t.Error("the error file repeats the card number")
+			}
 			for _, w := range tc.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("error file lacks %q:\n%s", w, got)
