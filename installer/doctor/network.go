@@ -28,6 +28,12 @@ func endpoints(cfg *config.Config) []endpoint {
 	if cfg.Iyzico != nil {
 		out = append(out, endpoint{"iyzico", cfg.Iyzico.BaseURL})
 	}
+	if cfg.Paywall != nil {
+		out = append(out, endpoint{"paywall", cfg.Paywall.BaseURL})
+	}
+	if cfg.Vomsis != nil {
+		out = append(out, endpoint{"vomsis", cfg.Vomsis.BaseURL})
+	}
 	return out
 }
 
@@ -139,7 +145,8 @@ func checkClock(ctx context.Context, ep endpoint, opts Options) Result {
 }
 
 // CredentialChecker is a provider adapter that can prove its credentials
-// without moving money (iyzico fetches a token).
+// without moving money (iyzico and Vomsis fetch a token, Paywall reads
+// its terminal list).
 type CredentialChecker interface {
 	CheckCredentials(ctx context.Context) error
 }
