@@ -370,7 +370,7 @@ func (w *worker) request(ctx context.Context, r *outbox.Record) (*bridge.Request
 	}
 	req := &bridge.Request{
 		ID: r.ID, Op: bridge.Op(r.Op), Terminal: w.term, Amount: cmd.Amount, Reference: r.Reference,
-		Items: cmd.Items, Customer: cmd.Customer, ProviderRef: r.ProviderRef,
+		Items: cmd.Items, Customer: cmd.Customer, ProviderRef: r.ProviderRef, Summary: cmd.Summary,
 		// Writes must land even if shutdown began during the call.
 		Remember: func(ctx context.Context, ref string) error {
 			return w.d.store.SetProviderRef(context.WithoutCancel(ctx), r, ref)
