@@ -43,7 +43,7 @@ type Config struct {
 	// TaxGroups maps an item's VAT rate (whole percent) to its
 	// taxGroupCode; rates not in it take TaxGroupCode.
 	TaxGroups map[int]string
-	UnitCode       string // default C62 (piece), §4.1
+	UnitCode  string // default C62 (piece), §4.1
 	// Timeout bounds one HTTP call. A sale blocks until the card is
 	// presented; iyzico's own device wait is undocumented (§1, open
 	// question 4), so the default is well above the 90 s the third-party
