@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +52,10 @@ type Iyzico struct {
 	TaxGroupCode   string   `toml:"tax_group_code"`
 	UnitCode       string   `toml:"unit_code"`
 	Timeout        Duration `toml:"timeout"`
+
+	// TaxGroups maps a VAT rate in whole percent ("20") to the VUK 507
+	// taxGroupCode for it; rates not listed take TaxGroupCode.
+	TaxGroups map[string]string `toml:"tax_groups"`
 }
 
 // Terminal is one [[terminal]].
@@ -162,7 +167,7 @@ func Parse(name string, data []byte) (*Config, error) {
 var allowedKeys = map[string]string{
 	"":         "agent, iyzico, terminal",
 	"agent":    "id, listen, data_dir, allowed_origins, allowed_hosts, pairing_token, sale_timeout, retention, log_level, max_frame_bytes",
-	"iyzico":   "base_url, client_id, client_secret, username, password, locale, sale_app_name, sale_app_version, tax_group_code, unit_code, timeout",
+	"iyzico":   "base_url, client_id, client_secret, username, password, locale, sale_app_name, sale_app_version, tax_group_code, tax_groups, unit_code, timeout",
 	"terminal": "name, provider, device_id, model",
 }
 
@@ -306,6 +311,14 @@ func (c *Config) Validate() error {
 		if i.Locale != "tr" && i.Locale != "en" {
 			bad("iyzico.locale", "%q is not one of tr, en", i.Locale)
 		}
+		for rate, code := range i.TaxGroups {
+			if _, err := TaxRate(rate); err != nil {
+				bad("iyzico.tax_groups."+rate, "%v", err)
+			}
+			if code == "" {
+				bad("iyzico.tax_groups."+rate, "is empty: give iyzico's taxGroupCode for VAT %s%%", rate)
+			}
+		}
 	}
 	if len(c.Terminals) == 0 {
 		bad("terminal", "at least one [[terminal]] is required")
@@ -336,6 +349,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// TaxRate reads a key of iyzico.tax_groups: a VAT rate in whole percent.
+func TaxRate(key string) (int, error) {
+	n, err := strconv.Atoi(key)
+	if err != nil || n < 0 || n > 100 || strconv.Itoa(n) != key {
+		return 0, fmt.Errorf("%q is not a VAT rate in whole percent from 0 to 100 (e.g. \"20\")", key)
+	}
+	return n, nil
 }
 
 // Redacted returns a copy with secrets replaced, for printing.
