@@ -220,7 +220,7 @@ func (c *Client) partialComplete(ctx context.Context, r bridge.Request) (bridge.
 	}, &out); err != nil {
 		return bridge.Result{}, err
 	}
-	if rem, err := money.Parse(out.RemainingPaymentAmount, r.Original.Amount.Currency); out.RemainingPaymentAmount != "" && (err != nil || !rem.IsZero()) {
+	if rem, err := money.Parse(out.RemainingPaymentAmount, r.Original.Amount.Currency); out.RemainingPaymentAmount != "" && (err != nil || rem.Minor != 0) {
 		return bridge.Result{Status: bridge.Failed, Code: "partial_payment_incomplete", ProviderCode: out.ErrorCode,
 			Message: "iyzico completed the sale with " + out.RemainingPaymentAmount + " still to pay"}, nil
 	}

@@ -253,9 +253,7 @@ func (c *Client) call(ctx context.Context, path string, in, out any) error {
 		if err != nil {
 			return err
 		}
-		var env Envelope
-		jerr := json.Unmarshal(raw, &env)
-		reauth := status == http.StatusUnauthorized || (jerr == nil && reauthCodes[env.ErrorCode])
+		reauth, err := readAnswer(path, status, raw, out)
 		if reauth {
 			// A rejected token means the call was not processed.
 			c.dropToken()
@@ -264,19 +262,33 @@ func (c *Client) call(ctx context.Context, path string, in, out any) error {
 			}
 			return &bridge.Error{Kind: bridge.NotSent, Code: "auth_failed", Err: fmt.Errorf("iyzico: %s: token refused twice", path)}
 		}
-		if jerr != nil {
-			// An answer we cannot read after the call went out: the
-			// outcome is unknown.
-			return &bridge.Error{Kind: bridge.Unknown, Code: "bad_response", Err: fmt.Errorf("iyzico: %s: HTTP %d: %w", path, status, jerr)}
-		}
-		if !strings.EqualFold(env.Status, "success") {
-			return &apiError{Status: env.Status, Code: env.ErrorCode, Group: env.ErrorGroup, Message: env.ErrorMessage}
-		}
-		if err := json.Unmarshal(raw, out); err != nil {
-			return &bridge.Error{Kind: bridge.Unknown, Code: "bad_response", Err: fmt.Errorf("iyzico: %s: %w", path, err)}
-		}
-		return nil
+		return err
 	}
+}
+
+// readAnswer reads a business answer into out. It reports reauth for a
+// refused token (HTTP 401, or §5's 100310/100311/380204 in any status),
+// an *apiError for a failure status, and a bridge.Error Unknown for an
+// answer it cannot read: the call went out, so its outcome is unknown.
+// iyzico answers failures with 200 too (§1: check status, not the HTTP
+// code), so the status field decides, compared case-insensitively
+// ("success" on VUK 507, "SUCCESS" on VUK 509).
+func readAnswer(path string, status int, raw []byte, out any) (reauth bool, err error) {
+	var env Envelope
+	jerr := json.Unmarshal(raw, &env)
+	if status == http.StatusUnauthorized || (jerr == nil && reauthCodes[env.ErrorCode]) {
+		return true, nil
+	}
+	if jerr != nil {
+		return false, &bridge.Error{Kind: bridge.Unknown, Code: "bad_response", Err: fmt.Errorf("iyzico: %s: HTTP %d: %w", path, status, jerr)}
+	}
+	if !strings.EqualFold(env.Status, "success") {
+		return false, &apiError{Status: env.Status, Code: env.ErrorCode, Group: env.ErrorGroup, Message: env.ErrorMessage}
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return false, &bridge.Error{Kind: bridge.Unknown, Code: "bad_response", Err: fmt.Errorf("iyzico: %s: %w", path, err)}
+	}
+	return false, nil
 }
 
 // post sends one request. httptrace tells whether the request was
