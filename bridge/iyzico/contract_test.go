@@ -3,6 +3,7 @@ package iyzico_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,9 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
+
+	"github.com/tezgah/tezgah/bridge"
+	"github.com/tezgah/tezgah/bridge/iyzico"
 )
 
 // The contract: every request the adapter sends and every response the
@@ -376,4 +380,92 @@ func redactForm(b []byte) string {
 		}
 	}
 	return s
+}
+
+// TestContractEveryPath walks a VUK 507 day and a VUK 509 day and checks
+// that every operation of the spec was exchanged (and so validated).
+func TestContractEveryPath(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, term := range []bridge.Terminal{t507, t509} {
+		_, s1 := e.approved(bridge.Request{Op: bridge.OpSale, Terminal: term, Amount: try(t, "42.50"), Items: items(),
+			Customer: &bridge.Customer{Type: bridge.Individual, FirstName: "Ayşe", LastName: "Yılmaz", IdentityNumber: "12345678901"}})
+		if _, err := e.c.Query(context.Background(), bridge.Request{Op: bridge.OpSale, Terminal: term, Reference: s1.Reference}); err != nil {
+			t.Fatal(err)
+		}
+		e.approved(bridge.Request{Op: bridge.OpRefund, Terminal: term, Amount: try(t, "15.00"), Original: &s1,
+			Items: []bridge.Item{{Name: "Çay", Quantity: "1", Amount: "15.00", VATRate: 10}}})
+		_, s2 := e.approved(bridge.Request{Op: bridge.OpSale, Terminal: term, Amount: try(t, "5.00")})
+		e.approved(bridge.Request{Op: bridge.OpVoid, Terminal: term, Original: &s2})
+		if term.Model == iyzico.VUK507 {
+			e.call(iyzico.CallRefundableSaleInfo, term, &s1)
+			_, st := e.approved(bridge.Request{Op: bridge.OpPartialStart, Terminal: term, Amount: try(t, "42.50"), Items: items()})
+			e.approved(bridge.Request{Op: bridge.OpPartialAdd, Terminal: term, Amount: try(t, "42.50"), Original: &st})
+			e.approved(bridge.Request{Op: bridge.OpPartialComplete, Terminal: term, Original: &st})
+		}
+		e.approved(bridge.Request{Op: bridge.OpEndOfDay, Terminal: term, Summary: true})
+	}
+	// The adapter renews with /token grant_type=refresh_token (§2.2,
+	// documented in both languages); /token/refresh (§2.3, English pages
+	// only) is exchanged here by hand so the simulator's side of it is
+	// checked too.
+	hc := &http.Client{Transport: e.ct}
+	form := func(path string, v url.Values, basic bool) map[string]any {
+		req, _ := http.NewRequest(http.MethodPost, e.url+path, strings.NewReader(v.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if basic {
+			req.SetBasicAuth(e.cfg.ClientID, e.cfg.ClientSecret)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return out
+	}
+	code := form("/in-store/oauth2/authorize", url.Values{"scope": {"iyzipayApiGateway"}, "client_id": {e.cfg.ClientID},
+		"client_secret": {e.cfg.ClientSecret}, "response_type": {"code"}, "username": {e.cfg.Username}, "password": {e.cfg.Password},
+		"request_timestamp": {"1764000000"}}, false)["code"]
+	tok := form("/in-store/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {fmt.Sprint(code)}}, true)
+	if r := form("/in-store/oauth2/token/refresh", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {fmt.Sprint(tok["refresh_token"])}}, true); r["access_token"] == nil {
+		t.Errorf("token/refresh = %v", r)
+	}
+	form("/in-store/oauth2/authorize", url.Values{"scope": {"iyzipayApiGateway"}, "client_id": {e.cfg.ClientID},
+		"client_secret": {"wrong"}, "response_type": {"code"}, "username": {e.cfg.Username}, "password": {"wrong"},
+		"request_timestamp": {"1764000000"}}, false) // the 401 answer is checked too
+
+	seen := e.ct.paths()
+	for _, path := range e.ct.doc.Paths.InMatchingOrder() {
+		if seen[path] == 0 {
+			t.Errorf("no exchange on %s", path)
+		}
+	}
+}
+
+// TestContractCatchesViolations: the validation is not a no-op.
+func TestContractCatchesViolations(t *testing.T) {
+	e := newEnv(t, nil)
+	e.approved(bridge.Request{Op: bridge.OpSale, Terminal: t507, Amount: try(t, "1.00")}) // logs in
+	ct := &contractTransport{doc: loadSpec(t), base: http.DefaultTransport, seen: map[string]int{}, bodies: map[string][]byte{}, undocumented: map[int]bool{}}
+	post := func(path, body string) {
+		req, _ := http.NewRequest(http.MethodPost, e.url+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer x")
+		resp, err := (&http.Client{Transport: ct}).Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+	}
+	post("/v2/terminal-host/gmu/payment/void", `{"deviceUniqueId":"P00134","paymentId":"1","paymentDate":"20261124","transactionReferenceId":"R"}`)
+	post("/v2/terminal-host/gmu/payment", `{"deviceUniqueId":"P00134","transactionReferenceId":"R","price":"1,00","paidPrice":"1.00","saleAppName":"a","saleAppVersion":"1","saleDocumentType":"2","paymentType":"CARD","saleItems":[]}`)
+	post("/v2/terminal-host/payment/void", `{"locale":"de"}`)
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	joined := strings.Join(ct.problems, "\n")
+	for _, want := range []string{"paymentDate", "price", "saleDocumentType", "saleItems", "locale", "conversationId"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("no violation reported about %s; problems:\n%s", want, joined)
+		}
+	}
 }
