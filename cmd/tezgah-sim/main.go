@@ -37,11 +37,12 @@ func main() {
 	clientSecret := fs.String("client-secret", iyzicosim.DemoClientSecret, "OAuth client secret")
 	username := fs.String("username", iyzicosim.DemoUsername, "user name")
 	password := fs.String("password", iyzicosim.DemoPassword, "password")
+	replay := fs.Bool("replay-references", false, "answer a reused iyzico transactionReferenceId with its first answer instead of acting again")
 	fs.Parse(os.Args[1:])
 
 	sim := iyzicosim.New(iyzicosim.Options{
 		ClientID: *clientID, ClientSecret: *clientSecret, Username: *username, Password: *password,
-		Devices: strings.Split(*devices, ","), TokenTTL: *tokenTTL, Seed: *seed,
+		Devices: strings.Split(*devices, ","), TokenTTL: *tokenTTL, Seed: *seed, ReplayReferences: *replay,
 	})
 	sim.SetFaults(iyzicosim.Faults{Latency: *latency, FailRate5xx: *failRate, RateLimitRate: *rateLimit, DropAfterRecord: *dropRate})
 
