@@ -200,7 +200,7 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 		return outbox.Event{}, false, err
 	}
 	req := outbox.NewRequest{ID: c.ID, Terminal: c.Terminal, Op: c.Type, Body: c.Canonical(), OriginalID: c.OriginalID}
-	if c.Type == protocol.TypeSale {
+	if protocol.Expires(c.Type) {
 		d := a.cfg.Agent.SaleTimeout.Duration
 		if c.ExpiresIn > 0 {
 			d = time.Duration(c.ExpiresIn) * time.Second

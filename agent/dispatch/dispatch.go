@@ -282,7 +282,7 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 			log.Info("reconciled by query", "status", res.Status)
 			return w.finish(sctx, r, res, log)
 		case errors.Is(err, bridge.ErrNotFound):
-			if r.Op == protocol.TypeSale && !r.Deadline.IsZero() && !d.now().Before(r.Deadline) {
+			if protocol.Expires(r.Op) && !r.Deadline.IsZero() && !d.now().Before(r.Deadline) {
 				log.Info("provider never received the sale and its deadline passed: expired")
 				_, err := d.store.Finish(sctx, r, outbox.Expired, nil)
 				return err
@@ -297,7 +297,7 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 			_, err := d.store.Defer(sctx, r, r.State, d.now().Add(wait), "query_"+bridge.CodeOf(err))
 			return err
 		}
-	} else if r.Op == protocol.TypeSale && !r.Deadline.IsZero() && !d.now().Before(r.Deadline) {
+	} else if protocol.Expires(r.Op) && !r.Deadline.IsZero() && !d.now().Before(r.Deadline) {
 		_, err := d.store.Finish(sctx, r, outbox.Expired, nil)
 		return err
 	}

@@ -17,6 +17,12 @@ const (
 	TypePartialComplete = "partial_complete"
 )
 
+// Expires reports whether a command of type t carries a deadline
+// (expires_in, else agent.sale_timeout): those that need the customer at
+// the terminal with a card. Sent later, the device would wait for a card
+// nobody presents.
+func Expires(t string) bool { return t == TypeSale || t == TypePartialAdd }
+
 // OriginalType is the command type that original_id must name for a
 // command of type t: the partial_start for the later partial steps, a
 // sale for refund and void.

@@ -134,7 +134,7 @@ var allowed = map[string][]string{
 	TypeCall:     {"id", "terminal", "op", "params"},
 	// Partial payment: one basket paid with several tenders (partial.go).
 	TypePartialStart:    {"id", "terminal", "amount", "currency", "items", "customer"},
-	TypePartialAdd:      {"id", "terminal", "amount", "currency", "original_id"},
+	TypePartialAdd:      {"id", "terminal", "amount", "currency", "original_id", "expires_in"},
 	TypePartialComplete: {"id", "terminal", "original_id"},
 }
 
