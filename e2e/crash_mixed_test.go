@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -103,6 +104,10 @@ func TestCrashRecoveryMixed(t *testing.T) {
 		go func() { defer wg.Done(); r.run(ctx) }()
 	}
 
+	// Besides the random faults: a few device timeouts answered after the
+	// money moved (iyzico 380103), the case where only a query can tell.
+	setFaults(t, sim.addr, map[string]any{"latency": 2 * time.Millisecond, "fail_rate": 0.05, "rate_limit_rate": 0.05, "drop_rate": 0.05,
+		"error": map[string]any{"code": "380103", "group": "TIMEOUT_ERROR", "after_record": true, "times": 8}})
 	for k := range kills {
 		// Kill at a random moment: how far the stream got is up to chance.
 		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)
@@ -122,6 +127,19 @@ func TestCrashRecoveryMixed(t *testing.T) {
 	})
 	cancel()
 	wg.Wait()
+
+	resp, err := http.Get(sim.addr + "/_sim/faults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left struct {
+		Error *struct{ Times int } `json:"error"`
+	}
+	json.NewDecoder(resp.Body).Decode(&left)
+	resp.Body.Close()
+	if left.Error != nil {
+		t.Errorf("only %d of 8 injected device timeouts were used", 8-left.Error.Times)
+	}
 
 	// What the registers were told, by kind.
 	type told struct{ typ, status, paymentID string }
