@@ -463,7 +463,7 @@ func (c *Client) Query(ctx context.Context, r bridge.Request) (bridge.Result, er
 			ConversationID: r.Reference, Locale: c.locale(VUK509), DeviceUniqueID: r.Terminal.DeviceID, TransactionReferenceID: r.Reference,
 		}, &out)
 		if err == nil {
-			res = approved509(out)
+			res = result509(r.Op, out)
 		}
 	default:
 		return bridge.Result{}, bridge.ErrNotFound
@@ -528,6 +528,20 @@ func approved507(o GmuPaymentResponse) bridge.Result {
 		HostReference: o.HostReference, Amount: o.Price, Currency: o.Currency, CardType: o.CardType,
 		MaskedPAN: masked(o.BinNumber, o.LastFourDigits), BatchNo: o.BatchNo,
 	}}
+}
+
+// result509 is approved509 with the host reference of the operation
+// itself: the void's cancelHostReference, the refund's
+// refundHostReference (§3.1 fields), as on VUK 507.
+func result509(op bridge.Op, o PaymentResponse509) bridge.Result {
+	res := approved509(o)
+	switch {
+	case op == bridge.OpVoid && o.CancelHostReference != "":
+		res.Payment.HostReference = o.CancelHostReference
+	case op == bridge.OpRefund && o.RefundHostReference != "":
+		res.Payment.HostReference = o.RefundHostReference
+	}
+	return res
 }
 
 func approved509(o PaymentResponse509) bridge.Result {
@@ -677,5 +691,5 @@ func (c *Client) send509(ctx context.Context, r bridge.Request) (bridge.Result, 
 	if err != nil {
 		return bridge.Result{}, err
 	}
-	return approved509(out), nil
+	return result509(r.Op, out), nil
 }

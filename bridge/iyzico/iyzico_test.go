@@ -479,3 +479,34 @@ func TestOAuth(t *testing.T) {
 		}
 	})
 }
+
+// TestQueryAgreesWithSend: a result reconciled by query is the result the
+// call itself would have given, so a register sees the same payment
+// whether or not an answer was lost.
+func TestQueryAgreesWithSend(t *testing.T) {
+	for _, term := range []bridge.Terminal{t507, t509} {
+		t.Run(term.Model, func(t *testing.T) {
+			e := newEnv(t, nil)
+			_, s1 := e.approved(bridge.Request{Op: bridge.OpSale, Terminal: term, Amount: try(t, "42.50"), Items: items()})
+			_, s2 := e.approved(bridge.Request{Op: bridge.OpSale, Terminal: term, Amount: try(t, "10.00")})
+			reqs := []bridge.Request{
+				{Op: bridge.OpSale, Terminal: term, Amount: try(t, "7.00")},
+				{Op: bridge.OpRefund, Terminal: term, Amount: try(t, "12.50"), Original: &s1},
+				{Op: bridge.OpVoid, Terminal: term, Original: &s2},
+			}
+			for _, r := range reqs {
+				r.Reference = ref()
+				sent := e.send(r)
+				got, err := e.c.Query(context.Background(), r)
+				if err != nil {
+					t.Fatalf("%s: query: %v", r.Op, err)
+				}
+				a, b := *sent.Payment, *got.Payment
+				a.Detail, b.Detail, a.BatchNo, b.BatchNo, a.CardType, b.CardType, a.PaymentDate, b.PaymentDate = nil, nil, "", "", "", "", "", ""
+				if sent.Status != got.Status || fmt.Sprint(a) != fmt.Sprint(b) {
+					t.Errorf("%s: sent %+v, queried %+v", r.Op, a, b)
+				}
+			}
+		})
+	}
+}
