@@ -467,8 +467,20 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 	dev := deviceOf(req)
 	ref := moneyRef(req)
 	key := r.URL.Path + " " + ref
+	readOnly := h.op == "query" || h.op == "refundable"
 	s.mu.Lock()
+	if a, isAdd := req.(*iyzico.GmuPartialAddRequest); isAdd && dev == "" {
+		// deviceUniqueId is optional on add-payment (§4.6): the flow's.
+		if p := s.partials[a.SaleNumber]; p != nil {
+			dev = p.device
+		}
+	}
 	d, ok := s.devices[dev]
+	if dev == "" && readOnly {
+		// Optional on query and refundable-sale-info (§4.2, §4.3): a
+		// read needs no device.
+		d, ok = &device{}, true
+	}
 	if !ok {
 		s.mu.Unlock()
 		status, body, _ := fail(h.model, h.op, "380101", "BUSINESS_ERROR", "Auth Device not found! For username: "+s.opts.Username)
@@ -483,7 +495,6 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 		}
 		s.repeats++
 	}
-	readOnly := h.op == "query" || h.op == "refundable"
 	if d.busy && !readOnly {
 		s.mu.Unlock()
 		status, body, _ := fail(h.model, h.op, "380201", "DEVICE_ERROR", "Terminal is currently busy, please wait for the previous operation to complete")
