@@ -223,6 +223,12 @@ func (s *Server) sale507(req any) (int, any, bool) {
 	}
 	p.lines = lines
 	resp := ok507(p, r.ConversationID)
+	// §4.1: the answer lists the added lines (AddedSaleItem: no
+	// relatedSaleItemId or returnAmount).
+	for _, it := range r.SaleItems {
+		it.RelatedSaleItemID, it.ReturnAmount = "", ""
+		resp.SaleItems = append(resp.SaleItems, it)
+	}
 	s.byRef[r.TransactionReferenceID] = &txn{op: "sale", ref: r.TransactionReferenceID, device: r.DeviceUniqueID, pay: p, response: resp}
 	return http.StatusOK, resp, true
 }

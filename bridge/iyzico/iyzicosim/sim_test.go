@@ -232,3 +232,26 @@ func TestSimulatorTokens(t *testing.T) {
 		t.Errorf("unknown refresh token: %d", st)
 	}
 }
+
+// TestSimulatorFaultsPerPath: a fault limited to one path hits that path
+// and no other, for every business path.
+func TestSimulatorFaultsPerPath(t *testing.T) {
+	s, c := newSim(t, Options{})
+	for path := range routes {
+		other := "/v2/terminal-host/gmu/eod"
+		if path == other {
+			other = "/v2/terminal-host/eod"
+		}
+		s.SetFaults(Faults{FailRate5xx: 1, Paths: []string{path}})
+		if st, _ := c.post(path, map[string]any{}); st != http.StatusInternalServerError {
+			t.Errorf("%s: HTTP %d with its fault on, want 500", path, st)
+		}
+		if st, _ := c.post(other, map[string]any{"conversationId": "c", "locale": "tr", "deviceUniqueId": "D1"}); st == http.StatusInternalServerError {
+			t.Errorf("%s: its fault hit %s", path, other)
+		}
+		s.SetFaults(Faults{Paths: []string{path}, Error: &InjectedError{Code: "380201", Group: "DEVICE_ERROR", Times: 1}})
+		if _, out := c.post(path, map[string]any{}); code(out) != "380201" {
+			t.Errorf("%s: injected error not answered: %v", path, out)
+		}
+	}
+}
