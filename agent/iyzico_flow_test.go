@@ -1,9 +1,15 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tezgah/tezgah/agent/config"
+	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
 )
 
 // TestIyzicoShopDay runs a VUK 507 shop day over a real WebSocket against
@@ -87,5 +93,71 @@ func TestIyzicoShopDay(t *testing.T) {
 	}
 	if e := c.errorFor(`{"type":"end_of_day","id":"EOD2","terminal":"kasa-1","summary":"yes"}`); e.Code != "invalid_field" || e.Field != "summary" {
 		t.Errorf("bad summary = %+v", e)
+	}
+}
+
+// TestPartialAddExpires: a card part waits for its basket to open; if
+// that takes longer than the part's expires_in, the part expires and is
+// never sent (the customer has gone), like a sale.
+func TestPartialAddExpires(t *testing.T) {
+	h := startAgent(t, "", nil)
+	c := h.dial(t)
+	h.sim.SetFaults(iyzicosim.Faults{Latency: 2 * time.Second, Paths: []string{"/v2/terminal-host/gmu/partial-payment/start"}})
+	c.send(`{"type":"partial_start","id":"B1","terminal":"kasa-1","amount":"10.00"}`)
+	c.send(`{"type":"partial_add","id":"B1-1","terminal":"kasa-1","original_id":"B1","amount":"10.00","expires_in":1}`)
+	got := map[string]string{}
+	for len(got) < 2 {
+		if ev := c.next(); ev.Type == "result" {
+			got[ev.ID] = ev.Status
+		}
+	}
+	if got["B1-1"] != "expired" || got["B1"] != "approved" {
+		t.Errorf("results %v, want the part expired and the start approved", got)
+	}
+	if n := h.sim.Hits("/v2/terminal-host/gmu/partial-payment/add-payment"); n != 0 {
+		t.Errorf("the expired part was sent %d times", n)
+	}
+}
+
+// TestVUK509RefusesPartial: a VUK 509 terminal has no partial payment;
+// the agent refuses it at accept time and stores nothing.
+func TestVUK509RefusesPartial(t *testing.T) {
+	cfg := config.Demo()
+	cfg.Terminals = append(cfg.Terminals, config.Terminal{Name: "kasa-9", Provider: "iyzico", DeviceID: "P509", Model: "vuk509"})
+	sim := iyzicosim.New(iyzicosim.Options{ClientID: cfg.Iyzico.ClientID, ClientSecret: cfg.Iyzico.ClientSecret,
+		Username: cfg.Iyzico.Username, Password: cfg.Iyzico.Password, Devices: []string{"P00134", "P00135", "P509"}})
+	ts := httptest.NewServer(sim)
+	t.Cleanup(ts.Close)
+	cfg.Iyzico.BaseURL = ts.URL
+	cfg.Agent.DataDir = t.TempDir()
+	cfg.Agent.Listen = "127.0.0.1:0"
+	ready := make(chan string, 1)
+	a, err := New(cfg, Options{Version: "test", Log: testLog(t), Ready: func(u string) { ready <- u }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	h := &harness{sim: sim, cfg: cfg}
+	select {
+	case h.url = <-ready:
+	case err := <-done:
+		t.Fatalf("agent stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent did not listen")
+	}
+	c := h.dial(t)
+	if e := c.errorFor(`{"type":"partial_start","id":"B9","terminal":"kasa-9","amount":"10.00"}`); e.Code != "unsupported_operation" || !strings.Contains(e.Message, "VUK 509") {
+		t.Errorf("partial_start on 509 = %+v", e)
+	}
+	c.send(`{"type":"query","id":"B9"}`)
+	if ev := c.next(); ev.Type != "error" || ev.Error.Code != "not_found" {
+		t.Errorf("query after refusal = %+v, want not_found", ev)
+	}
+	c.send(`{"type":"sale","id":"S9","terminal":"kasa-9","amount":"10.00"}`)
+	if ev := c.until("result", "S9"); ev.Status != "approved" {
+		t.Errorf("509 sale = %+v", ev)
 	}
 }
