@@ -1,7 +1,12 @@
 // Package iyzico is tezgah's adapter for the iyzico Terminal API (physical
 // POS): OAuth2 login, and sale, refund, void, query and end of day for
 // both fiscal models — VUK 507 (GMU, /v2/terminal-host/gmu/...) and VUK
-// 509 (/v2/terminal-host/...). It implements bridge.Provider.
+// 509 (/v2/terminal-host/...) — plus, on VUK 507, sale lines, refunds by
+// line and partial payment (gmu.go). It implements bridge.Provider,
+// bridge.Validator (what a terminal's model cannot do is refused at
+// accept time) and bridge.Caller (refundable_sale_info,
+// transaction_status; calls.go). docs/providers/iyzico.md is the user's
+// view: field mapping and the answer → result table.
 //
 // The source of truth is ../shared/reference/iyzico-terminal-api.md (§
 // numbers below refer to it). iyzico documents no idempotency for a
