@@ -292,7 +292,7 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 		return outbox.Event{}, false, err
 	}
 	req := outbox.NewRequest{ID: c.ID, Terminal: c.Terminal, Op: c.Type, Body: c.Canonical(), OriginalID: c.OriginalID}
-	if c.Type == protocol.TypeSale {
+	if protocol.Expires(c.Type) {
 		d := a.cfg.Agent.SaleTimeout.Duration
 		if c.ExpiresIn > 0 {
 			d = time.Duration(c.ExpiresIn) * time.Second
@@ -358,7 +358,11 @@ func (a *Agent) Call(ctx context.Context, c protocol.Command) (protocol.Event, e
 	if !ok {
 		return protocol.Event{}, protocol.Errorf(protocol.CodeUnsupportedOp, "op", "%s terminals offer no calls", t.Provider)
 	}
-	data, err := caller.Call(ctx, bridge.Call{ID: c.ID, Op: c.Op, Terminal: t, Params: c.Params})
+	call := bridge.Call{ID: c.ID, Op: c.Op, Terminal: t, Params: c.Params}
+	if err := a.callOriginal(ctx, &call); err != nil {
+		return protocol.Event{}, err
+	}
+	data, err := caller.Call(ctx, call)
 	if err != nil {
 		var be *bridge.Error
 		if errors.As(err, &be) {
@@ -383,22 +387,22 @@ func (a *Agent) checkOriginal(ctx context.Context, c protocol.Command) error {
 	if err != nil {
 		return err
 	}
-	if orig.Op != protocol.TypeSale {
-		return protocol.Errorf(protocol.CodeInvalidOriginal, "original_id", "%q is a %s, not a sale", c.OriginalID, orig.Op)
+	if want := protocol.OriginalType(c.Type); orig.Op != want {
+		return protocol.Errorf(protocol.CodeInvalidOriginal, "original_id", "%q is a %s, not a %s", c.OriginalID, orig.Op, want)
 	}
 	if orig.State.Final() && orig.State != outbox.Approved {
 		return protocol.Errorf(protocol.CodeInvalidOriginal, "original_id", "sale %q is %s, not approved: there is nothing to %s", c.OriginalID, orig.State, c.Type)
 	}
-	if c.Type == protocol.TypeRefund {
+	if c.Type == protocol.TypeRefund || c.Type == protocol.TypePartialAdd {
 		oc, perr := protocol.Decode(orig.Body)
 		if perr != nil {
 			return fmt.Errorf("agent: stored sale %s: %v", orig.ID, perr)
 		}
 		if oc.Amount.Currency != c.Amount.Currency {
-			return protocol.Errorf(protocol.CodeInvalidField, "currency", "the sale was in %s; refund in the same currency", oc.Amount.Currency)
+			return protocol.Errorf(protocol.CodeInvalidField, "currency", "the sale was in %s; %s in the same currency", oc.Amount.Currency, c.Type)
 		}
 		if c.Amount.Minor > oc.Amount.Minor {
-			return protocol.Errorf(protocol.CodeAmountExceeds, "amount", "refund %s is more than the sale's %s", c.Amount, oc.Amount)
+			return protocol.Errorf(protocol.CodeAmountExceeds, "amount", "%s %s is more than the sale's %s", c.Type, c.Amount, oc.Amount)
 		}
 	}
 	return nil

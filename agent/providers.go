@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/bridge"
 	"github.com/tezgah/tezgah/bridge/iyzico"
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
@@ -32,6 +33,7 @@ func (a *Agent) providers() (map[string]bridge.Provider, error) {
 			SaleAppName:    c.SaleAppName,
 			SaleAppVersion: version,
 			TaxGroupCode:   c.TaxGroupCode,
+			TaxGroups:      taxGroups(c.TaxGroups),
 			UnitCode:       c.UnitCode,
 			Timeout:        c.Timeout.Duration,
 			Now:            a.opts.Now,
@@ -56,6 +58,17 @@ func (a *Agent) providers() (map[string]bridge.Provider, error) {
 		out["vomsis"] = client
 	}
 	return out, nil
+}
+
+// taxGroups converts iyzico.tax_groups (checked by config.Validate).
+func taxGroups(m map[string]string) map[int]string {
+	out := make(map[int]string, len(m))
+	for k, v := range m {
+		if n, err := config.TaxRate(k); err == nil {
+			out[n] = v
+		}
+	}
+	return out
 }
 
 // startSimulators serves the provider simulators on loopback and points

@@ -27,6 +27,14 @@ const (
 	OpEndOfDay Op = "end_of_day"
 )
 
+// Partial payment: one basket paid with several tenders. Only providers
+// with a partial-payment flow (iyzico VUK 507) accept them.
+const (
+	OpPartialStart    Op = "partial_start"
+	OpPartialAdd      Op = "partial_add"
+	OpPartialComplete Op = "partial_complete"
+)
+
 // Terminal is one physical payment terminal as configured.
 type Terminal struct {
 	Name     string // the register's name for it, e.g. "kasa-1"
@@ -61,6 +69,9 @@ type Request struct {
 	// lost answer afterwards is reconciled by that id. Nil in tests that
 	// do not need it: adapters check.
 	Remember RememberFunc
+	// Summary asks an end of day for the detailed summary slip (iyzico
+	// useSummary).
+	Summary bool
 }
 
 // Original is what a refund or void needs of the sale it refers to.

@@ -90,6 +90,9 @@ type Call struct {
 	Op       string // provider-specific name, e.g. "bin_check"
 	Terminal Terminal
 	Params   json.RawMessage // the register's "params" object; nil when none
+	// Original is the approved sale named by params.original_id, resolved
+	// by the agent from its outbox; nil when params names none.
+	Original *Original
 }
 
 // Caller is implemented by adapters that offer calls. Call returns the

@@ -35,6 +35,11 @@ type register struct {
 	t    *testing.T
 	url  func() string
 	cmds map[string][]byte // id -> command
+	// deps holds, for a command that names another (a refund its sale),
+	// the id it must not be sent before: the agent refuses an original it
+	// has not accepted yet.
+	deps  map[string]string
+	order []string // ids in the order added
 
 	mu        sync.Mutex // guards the fields below
 	lastSeq   int64
@@ -46,7 +51,7 @@ type register struct {
 }
 
 func newRegister(t *testing.T, url func() string) *register {
-	return &register{t: t, url: url, cmds: map[string][]byte{}, accepted: map[string]bool{}, acceptSeq: map[string]int64{},
+	return &register{t: t, url: url, cmds: map[string][]byte{}, deps: map[string]string{}, accepted: map[string]bool{}, acceptSeq: map[string]int64{},
 		results: map[string]event{}, changed: make(chan struct{}, 1)}
 }
 
@@ -54,6 +59,32 @@ func (r *register) add(id string, cmd map[string]any) {
 	cmd["id"] = id
 	b, _ := json.Marshal(cmd)
 	r.cmds[id] = b
+	r.order = append(r.order, id)
+}
+
+// addAfter adds a command that is sent only once after is accepted.
+func (r *register) addAfter(after, id string, cmd map[string]any) {
+	r.add(id, cmd)
+	r.deps[id] = after
+}
+
+// ready returns the commands not yet accepted whose dependency is, in the
+// order they were added, leaving out those already sent in this session.
+func (r *register) ready(sent map[string]bool) [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out [][]byte
+	for _, id := range r.order {
+		if r.accepted[id] || sent[id] {
+			continue
+		}
+		if dep := r.deps[id]; dep != "" && !r.accepted[dep] {
+			continue
+		}
+		sent[id] = true
+		out = append(out, r.cmds[id])
+	}
+	return out
 }
 
 func (r *register) run(ctx context.Context) {
@@ -77,20 +108,26 @@ func (r *register) session(ctx context.Context) {
 	defer stop()
 	r.mu.Lock()
 	since := r.lastSeq
-	var pending [][]byte
-	for id, cmd := range r.cmds {
-		if !r.accepted[id] {
-			pending = append(pending, cmd)
-		}
-	}
 	r.mu.Unlock()
 	if err := c.WriteJSON(map[string]any{"type": "resume", "since": since}); err != nil {
 		return
 	}
+	// The writer sends what is ready, then waits for an event to make
+	// more ready (a refund's sale accepted), until the session ends.
+	sctx, endSession := context.WithCancel(ctx)
+	defer endSession()
 	go func() {
-		for _, cmd := range pending {
-			if c.WriteMessage(websocket.TextMessage, cmd) != nil {
+		sent := map[string]bool{}
+		for {
+			for _, cmd := range r.ready(sent) {
+				if c.WriteMessage(websocket.TextMessage, cmd) != nil {
+					return
+				}
+			}
+			select {
+			case <-sctx.Done():
 				return
+			case <-r.changed:
 			}
 		}
 	}()

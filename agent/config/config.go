@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,6 +89,10 @@ type Iyzico struct {
 	TaxGroupCode   string   `toml:"tax_group_code"`
 	UnitCode       string   `toml:"unit_code"`
 	Timeout        Duration `toml:"timeout"`
+
+	// TaxGroups maps a VAT rate in whole percent ("20") to the VUK 507
+	// taxGroupCode for it; rates not listed take TaxGroupCode.
+	TaxGroups map[string]string `toml:"tax_groups"`
 }
 
 // Vomsis is the [vomsis] table: the Vomsis Sanal POS API V3 account for
@@ -231,7 +236,7 @@ var allowedKeys = map[string]string{
 	"lan":      lanKeys,
 	"filedrop": "enabled, dir, stable_for, rescan, policy, result_formats",
 	"agent":    "id, listen, data_dir, allowed_origins, allowed_hosts, pairing_token, sale_timeout, retention, log_level, max_frame_bytes",
-	"iyzico":   "base_url, client_id, client_secret, username, password, locale, sale_app_name, sale_app_version, tax_group_code, unit_code, timeout",
+	"iyzico":   "base_url, client_id, client_secret, username, password, locale, sale_app_name, sale_app_version, tax_group_code, tax_groups, unit_code, timeout",
 	"terminal": "name, provider, device_id, model, mode",
 	"paywall":  paywallKeys,
 	"vomsis":   "base_url, app_key, app_secret, lang, client_ip, page_url, three_ds_timeout, timeout",
@@ -417,6 +422,14 @@ func (c *Config) Validate() error {
 		if i.Locale != "tr" && i.Locale != "en" {
 			bad("iyzico.locale", "%q is not one of tr, en", i.Locale)
 		}
+		for rate, code := range i.TaxGroups {
+			if _, err := TaxRate(rate); err != nil {
+				bad("iyzico.tax_groups."+rate, "%v", err)
+			}
+			if code == "" {
+				bad("iyzico.tax_groups."+rate, "is empty: give iyzico's taxGroupCode for VAT %s%%", rate)
+			}
+		}
 	}
 	c.validatePaywall(bad)
 	if v := c.Vomsis; v != nil {
@@ -500,6 +513,15 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateLAN()...)
 	return errors.Join(errs...)
+}
+
+// TaxRate reads a key of iyzico.tax_groups: a VAT rate in whole percent.
+func TaxRate(key string) (int, error) {
+	n, err := strconv.Atoi(key)
+	if err != nil || n < 0 || n > 100 || strconv.Itoa(n) != key {
+		return 0, fmt.Errorf("%q is not a VAT rate in whole percent from 0 to 100 (e.g. \"20\")", key)
+	}
+	return n, nil
 }
 
 // Redacted returns a copy with secrets replaced, for printing.

@@ -288,7 +288,7 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 			log.Info("reconciled by query", "status", res.Status)
 			return w.finish(sctx, r, res, log)
 		case errors.Is(err, bridge.ErrNotFound):
-			if r.Op == protocol.TypeSale && !r.Deadline.IsZero() && !d.now().Before(r.Deadline) {
+			if protocol.Expires(r.Op) && !r.Deadline.IsZero() && !d.now().Before(r.Deadline) {
 				log.Info("provider never received the sale and its deadline passed: expired")
 				_, err := d.store.Finish(sctx, r, outbox.Expired, nil)
 				return err
@@ -303,7 +303,7 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 			_, err := d.store.Defer(sctx, r, r.State, d.now().Add(wait), "query_"+bridge.CodeOf(err))
 			return err
 		}
-	} else if r.Op == protocol.TypeSale && !r.Deadline.IsZero() && !d.now().Before(r.Deadline) {
+	} else if protocol.Expires(r.Op) && !r.Deadline.IsZero() && !d.now().Before(r.Deadline) {
 		_, err := d.store.Finish(sctx, r, outbox.Expired, nil)
 		return err
 	}
@@ -376,7 +376,7 @@ func (w *worker) request(ctx context.Context, r *outbox.Record) (*bridge.Request
 	}
 	req := &bridge.Request{
 		ID: r.ID, Op: bridge.Op(r.Op), Terminal: w.term, Amount: cmd.Amount, Reference: r.Reference,
-		Items: cmd.Items, Customer: cmd.Customer, ProviderRef: r.ProviderRef,
+		Items: cmd.Items, Customer: cmd.Customer, ProviderRef: r.ProviderRef, Summary: cmd.Summary,
 		// Writes must land even if shutdown began during the call.
 		Remember: func(ctx context.Context, ref string) error {
 			return w.d.store.SetProviderRef(context.WithoutCancel(ctx), r, ref)

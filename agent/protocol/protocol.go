@@ -102,6 +102,8 @@ type Command struct {
 	// part of Canonical: it is never stored, only held in memory until
 	// the one attempt to send it.
 	Card *bridge.Card
+	// Summary asks end_of_day for the detailed summary slip.
+	Summary bool
 }
 
 // wire is the JSON shape of every command; which fields a type allows is
@@ -120,24 +122,30 @@ type wire struct {
 	Op         *string         `json:"op"`
 	Params     json.RawMessage `json:"params"`
 	Card       json.RawMessage `json:"card"`
+	Summary    *bool           `json:"summary"`
 }
 
 // allowed lists the fields each command accepts besides "type".
 var allowed = map[string][]string{
 	TypeSale:     {"id", "terminal", "amount", "currency", "expires_in", "items", "customer", "card"},
-	TypeRefund:   {"id", "terminal", "amount", "currency", "original_id"},
+	TypeRefund:   {"id", "terminal", "amount", "currency", "original_id", "items"},
 	TypeVoid:     {"id", "terminal", "original_id"},
-	TypeEndOfDay: {"id", "terminal"},
+	TypeEndOfDay: {"id", "terminal", "summary"},
 	TypeQuery:    {"id"},
 	TypeResume:   {"since"},
 	TypeCancel:   {"id"},
 	TypeStatus:   {},
 	TypePing:     {},
 	TypeCall:     {"id", "terminal", "op", "params"},
+	// Partial payment: one basket paid with several tenders (partial.go).
+	TypePartialStart:    {"id", "terminal", "amount", "currency", "items", "customer"},
+	TypePartialAdd:      {"id", "terminal", "amount", "currency", "original_id", "expires_in"},
+	TypePartialComplete: {"id", "terminal", "original_id"},
 }
 
 // Types lists the command types in a stable order, for messages.
-var Types = []string{TypeSale, TypeRefund, TypeVoid, TypeEndOfDay, TypeQuery, TypeResume, TypeCancel, TypeStatus, TypePing, TypeCall}
+var Types = []string{TypeSale, TypeRefund, TypeVoid, TypeEndOfDay, TypeQuery, TypeResume, TypeCancel, TypeStatus, TypePing, TypeCall,
+	TypePartialStart, TypePartialAdd, TypePartialComplete}
 
 // idPattern is deliberately plain ASCII: ids end up in provider
 // references, file names and logs, and old registers' encodings vary.
@@ -257,6 +265,9 @@ func Decode(data []byte) (Command, *Error) {
 			c.Params = w.Params
 		}
 	}
+	if w.Summary != nil {
+		c.Summary = *w.Summary
+	}
 	if w.ExpiresIn != nil {
 		if *w.ExpiresIn < 1 || *w.ExpiresIn > MaxExpiresIn {
 			return Command{}, Errorf(CodeInvalidField, "expires_in", "expires_in must be whole seconds from 1 to %d", MaxExpiresIn)
@@ -353,7 +364,8 @@ func (c Command) Canonical() []byte {
 		OriginalID string           `json:"original_id,omitempty"`
 		Items      []bridge.Item    `json:"items,omitempty"`
 		Customer   *bridge.Customer `json:"customer,omitempty"`
-	}{Type: c.Type, ID: c.ID, Terminal: c.Terminal, OriginalID: c.OriginalID, Items: c.Items, Customer: c.Customer}
+		Summary    bool             `json:"summary,omitempty"`
+	}{Type: c.Type, ID: c.ID, Terminal: c.Terminal, OriginalID: c.OriginalID, Items: c.Items, Customer: c.Customer, Summary: c.Summary}
 	if !c.Amount.IsZero() {
 		v.Amount, v.Currency = c.Amount.String(), c.Amount.Currency
 	}
@@ -364,7 +376,7 @@ func (c Command) Canonical() []byte {
 // IsRequest reports whether t is a command that becomes an outbox request.
 func IsRequest(t string) bool {
 	switch t {
-	case TypeSale, TypeRefund, TypeVoid, TypeEndOfDay:
+	case TypeSale, TypeRefund, TypeVoid, TypeEndOfDay, TypePartialStart, TypePartialAdd, TypePartialComplete:
 		return true
 	}
 	return false

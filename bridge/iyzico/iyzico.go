@@ -1,7 +1,12 @@
 // Package iyzico is tezgah's adapter for the iyzico Terminal API (physical
 // POS): OAuth2 login, and sale, refund, void, query and end of day for
 // both fiscal models — VUK 507 (GMU, /v2/terminal-host/gmu/...) and VUK
-// 509 (/v2/terminal-host/...). It implements bridge.Provider.
+// 509 (/v2/terminal-host/...) — plus, on VUK 507, sale lines, refunds by
+// line and partial payment (gmu.go). It implements bridge.Provider,
+// bridge.Validator (what a terminal's model cannot do is refused at
+// accept time) and bridge.Caller (refundable_sale_info,
+// transaction_status; calls.go). docs/providers/iyzico.md is the user's
+// view: field mapping and the answer → result table.
 //
 // The source of truth is ../shared/reference/iyzico-terminal-api.md (§
 // numbers below refer to it). iyzico documents no idempotency for a
@@ -27,7 +32,6 @@ import (
 	"time"
 
 	"github.com/tezgah/tezgah/bridge"
-	"github.com/tezgah/tezgah/money"
 )
 
 // Config configures a Client.
@@ -41,7 +45,10 @@ type Config struct {
 	SaleAppName    string
 	SaleAppVersion string
 	TaxGroupCode   string // VUK 507 sale item VAT group; values undocumented (§4.1)
-	UnitCode       string // default C62 (piece), §4.1
+	// TaxGroups maps an item's VAT rate (whole percent) to its
+	// taxGroupCode; rates not in it take TaxGroupCode.
+	TaxGroups map[int]string
+	UnitCode  string // default C62 (piece), §4.1
 	// Timeout bounds one HTTP call. A sale blocks until the card is
 	// presented; iyzico's own device wait is undocumented (§1, open
 	// question 4), so the default is well above the 90 s the third-party
@@ -251,9 +258,7 @@ func (c *Client) call(ctx context.Context, path string, in, out any) error {
 		if err != nil {
 			return err
 		}
-		var env Envelope
-		jerr := json.Unmarshal(raw, &env)
-		reauth := status == http.StatusUnauthorized || (jerr == nil && reauthCodes[env.ErrorCode])
+		reauth, err := readAnswer(path, status, raw, out)
 		if reauth {
 			// A rejected token means the call was not processed.
 			c.dropToken()
@@ -262,19 +267,33 @@ func (c *Client) call(ctx context.Context, path string, in, out any) error {
 			}
 			return &bridge.Error{Kind: bridge.NotSent, Code: "auth_failed", Err: fmt.Errorf("iyzico: %s: token refused twice", path)}
 		}
-		if jerr != nil {
-			// An answer we cannot read after the call went out: the
-			// outcome is unknown.
-			return &bridge.Error{Kind: bridge.Unknown, Code: "bad_response", Err: fmt.Errorf("iyzico: %s: HTTP %d: %w", path, status, jerr)}
-		}
-		if !strings.EqualFold(env.Status, "success") {
-			return &apiError{Status: env.Status, Code: env.ErrorCode, Group: env.ErrorGroup, Message: env.ErrorMessage}
-		}
-		if err := json.Unmarshal(raw, out); err != nil {
-			return &bridge.Error{Kind: bridge.Unknown, Code: "bad_response", Err: fmt.Errorf("iyzico: %s: %w", path, err)}
-		}
-		return nil
+		return err
 	}
+}
+
+// readAnswer reads a business answer into out. It reports reauth for a
+// refused token (HTTP 401, or §5's 100310/100311/380204 in any status),
+// an *apiError for a failure status, and a bridge.Error Unknown for an
+// answer it cannot read: the call went out, so its outcome is unknown.
+// iyzico answers failures with 200 too (§1: check status, not the HTTP
+// code), so the status field decides, compared case-insensitively
+// ("success" on VUK 507, "SUCCESS" on VUK 509).
+func readAnswer(path string, status int, raw []byte, out any) (reauth bool, err error) {
+	var env Envelope
+	jerr := json.Unmarshal(raw, &env)
+	if status == http.StatusUnauthorized || (jerr == nil && reauthCodes[env.ErrorCode]) {
+		return true, nil
+	}
+	if jerr != nil {
+		return false, &bridge.Error{Kind: bridge.Unknown, Code: "bad_response", Err: fmt.Errorf("iyzico: %s: HTTP %d: %w", path, status, jerr)}
+	}
+	if !strings.EqualFold(env.Status, "success") {
+		return false, &apiError{Status: env.Status, Code: env.ErrorCode, Group: env.ErrorGroup, Message: env.ErrorMessage}
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return false, &bridge.Error{Kind: bridge.Unknown, Code: "bad_response", Err: fmt.Errorf("iyzico: %s: %w", path, err)}
+	}
+	return false, nil
 }
 
 // post sends one request. httptrace tells whether the request was
@@ -365,7 +384,7 @@ func classify(op bridge.Op, e *apiError) (bridge.Result, error) {
 		return failed("payment_not_found")
 	case e.Code == "380112":
 		if op == bridge.OpVoid {
-			return failed("void_not_allowed")
+			return voidRefused(e)
 		}
 		return failed("insufficient_refundable")
 	case e.Code == "380101" || e.Code == "380102":
@@ -374,7 +393,7 @@ func classify(op bridge.Op, e *apiError) (bridge.Result, error) {
 		return failed("provider_validation_error")
 	case e.Group == "BUSINESS_ERROR":
 		if op == bridge.OpVoid {
-			return failed("void_not_allowed")
+			return voidRefused(e)
 		}
 		return failed("provider_business_error")
 	case e.Group == "PAYMENT_ERROR":
@@ -384,6 +403,22 @@ func classify(op bridge.Op, e *apiError) (bridge.Result, error) {
 	// codes whose meaning is undocumented (380202/3/5), and anything
 	// unknown: the device may have acted, so reconcile by query.
 	return bridge.Result{}, &bridge.Error{Kind: bridge.Unknown, Code: "provider_error", Err: e}
+}
+
+// voidRefused explains a refused void: iyzico voids only the same day,
+// before end of day (§4.4; §3.4), and documents no dedicated code for
+// "too late", so every business refusal of a void says what to do next.
+func voidRefused(e *apiError) (bridge.Result, error) {
+	return bridge.Result{Status: bridge.Failed, Code: "void_not_allowed", ProviderCode: e.Code,
+		Message: "iyzico refused the void (" + e.Message + "). A void is only possible on the day of the sale, " +
+			"before the terminal's end of day; after that send a refund for the sale instead"}, nil
+}
+
+// inputFailed turns a request the adapter cannot express (caught by
+// Validate at accept time, so only for requests stored before an upgrade)
+// into a final failure: nothing was sent.
+func inputFailed(err error) (bridge.Result, error) {
+	return bridge.Result{Status: bridge.Failed, Code: "invalid_request", Message: err.Error()}, nil
 }
 
 // Send implements bridge.Provider.
@@ -414,12 +449,18 @@ func (c *Client) Query(ctx context.Context, r bridge.Request) (bridge.Result, er
 	var err error
 	switch r.Terminal.Model {
 	case VUK507:
+		if r.Op == bridge.OpPartialStart && r.ProviderRef != "" {
+			// The saleNumber was stored the moment it arrived: the flow
+			// is open at iyzico, which is all a start does.
+			return bridge.Result{Status: bridge.Approved, Payment: &bridge.Payment{Provider: "iyzico", Amount: r.Amount.String(),
+				Currency: r.Amount.Currency, Detail: detailJSON(partialDetail{SaleNumber: r.ProviderRef})}}, nil
+		}
 		var out GmuPaymentResponse
 		err = c.call(ctx, "/v2/terminal-host/gmu/payment/query-transaction-status", GmuQueryRequest{
 			Locale: c.locale(VUK507), ConversationID: r.Reference, DeviceUniqueID: r.Terminal.DeviceID, TransactionReferenceID: r.Reference,
 		}, &out)
 		if err == nil {
-			res = approved507(out)
+			res = c.queried507(r, out)
 		}
 	case VUK509:
 		var out PaymentResponse509
@@ -427,7 +468,7 @@ func (c *Client) Query(ctx context.Context, r bridge.Request) (bridge.Result, er
 			ConversationID: r.Reference, Locale: c.locale(VUK509), DeviceUniqueID: r.Terminal.DeviceID, TransactionReferenceID: r.Reference,
 		}, &out)
 		if err == nil {
-			res = approved509(out)
+			res = result509(r.Op, out)
 		}
 	default:
 		return bridge.Result{}, bridge.ErrNotFound
@@ -443,6 +484,36 @@ func (c *Client) Query(ctx context.Context, r bridge.Request) (bridge.Result, er
 		return bridge.Result{}, &bridge.Error{Kind: bridge.Unknown, Code: "query_failed", Err: ae}
 	}
 	return res, err
+}
+
+// queried507 turns a query answer into the result the request itself
+// would have had. The query answers with the payment record (§4.2); for
+// the partial-payment steps the reference is silent on what it returns,
+// so the saleNumber is taken from the answer or, failing that, from the
+// start.
+func (c *Client) queried507(r bridge.Request, out GmuPaymentResponse) bridge.Result {
+	switch r.Op {
+	case bridge.OpPartialStart:
+		return bridge.Result{Status: bridge.Approved, Payment: &bridge.Payment{Provider: "iyzico", Amount: r.Amount.String(),
+			Currency: r.Amount.Currency, Detail: detailJSON(partialDetail{SaleNumber: out.SaleNumber})}}
+	case bridge.OpPartialAdd, bridge.OpPartialComplete:
+		res := approved507(out)
+		sn := out.SaleNumber
+		if s, ok := saleNumber(r.Original); ok {
+			sn = s
+		}
+		res.Payment.Detail = detailJSON(partialDetail{SaleNumber: sn})
+		return res
+	case bridge.OpVoid:
+		res := approved507(out)
+		res.Payment.HostReference = out.CancelHostReference
+		return res
+	case bridge.OpRefund:
+		res := approved507(out)
+		res.Payment.HostReference = out.RefundHostReference
+		return res
+	}
+	return approved507(out)
 }
 
 func masked(bin, last4 string) string {
@@ -464,6 +535,20 @@ func approved507(o GmuPaymentResponse) bridge.Result {
 	}}
 }
 
+// result509 is approved509 with the host reference of the operation
+// itself: the void's cancelHostReference, the refund's
+// refundHostReference (§3.1 fields), as on VUK 507.
+func result509(op bridge.Op, o PaymentResponse509) bridge.Result {
+	res := approved509(o)
+	switch {
+	case op == bridge.OpVoid && o.CancelHostReference != "":
+		res.Payment.HostReference = o.CancelHostReference
+	case op == bridge.OpRefund && o.RefundHostReference != "":
+		res.Payment.HostReference = o.RefundHostReference
+	}
+	return res
+}
+
 func approved509(o PaymentResponse509) bridge.Result {
 	return bridge.Result{Status: bridge.Approved, Payment: &bridge.Payment{
 		Provider: "iyzico", PaymentID: o.PaymentID, PaymentDate: o.PaymentDate, AuthCode: o.AuthCode,
@@ -481,22 +566,26 @@ func (c *Client) send507(ctx context.Context, r bridge.Request) (bridge.Result, 
 	loc, dev, ref := c.locale(VUK507), r.Terminal.DeviceID, r.Reference
 	switch r.Op {
 	case bridge.OpSale:
-		amt := r.Amount.String()
-		var out GmuPaymentResponse
-		err := c.call(ctx, "/v2/terminal-host/gmu/payment", GmuPaymentRequest{
-			Locale: loc, ConversationID: ref, DeviceUniqueID: dev, TransactionReferenceID: ref,
-			Price: amt, PaidPrice: amt, PaymentType: "CARD", Currency: r.Amount.Currency, Installment: 1,
-			SaleAppName: c.cfg.SaleAppName, SaleAppVersion: c.cfg.SaleAppVersion,
-			// "1" (e-invoice) or "9" (expense voucher) are the only values
-			// the schema allows (§4.1); a retail card sale is the former.
-			SaleDocumentType: "1",
-			SaleItems: []SaleItem{{Name: "Satış", Generic: true, UnitCode: c.cfg.UnitCode, TaxGroupCode: c.cfg.TaxGroupCode,
-				ItemQuantity: 1, UnitPriceAmount: amt, GrossPriceAmount: amt, TotalPriceAmount: amt}},
-		}, &out)
+		body, err := c.paymentRequest507(r)
 		if err != nil {
+			return inputFailed(err)
+		}
+		var out GmuPaymentResponse
+		if err := c.call(ctx, "/v2/terminal-host/gmu/payment", body, &out); err != nil {
 			return bridge.Result{}, err
 		}
 		return approved507(out), nil
+	case bridge.OpPartialStart:
+		res, err := c.partialStart(ctx, r)
+		var ie *bridge.InputError
+		if errors.As(err, &ie) {
+			return inputFailed(err)
+		}
+		return res, err
+	case bridge.OpPartialAdd:
+		return c.partialAdd(ctx, r)
+	case bridge.OpPartialComplete:
+		return c.partialComplete(ctx, r)
 	case bridge.OpVoid:
 		if r.Original == nil {
 			return bridge.Result{Status: bridge.Failed, Code: "invalid_original", Message: "void without its sale"}, nil
@@ -517,7 +606,7 @@ func (c *Client) send507(ctx context.Context, r bridge.Request) (bridge.Result, 
 		return c.refund507(ctx, r)
 	case bridge.OpEndOfDay:
 		var out GmuEodResponse
-		if err := c.call(ctx, "/v2/terminal-host/gmu/eod", GmuEodRequest{Locale: loc, ConversationID: ref, DeviceUniqueID: dev}, &out); err != nil {
+		if err := c.call(ctx, "/v2/terminal-host/gmu/eod", GmuEodRequest{Locale: loc, ConversationID: ref, DeviceUniqueID: dev, UseSummary: r.Summary}, &out); err != nil {
 			return bridge.Result{}, err
 		}
 		detail, _ := json.Marshal(map[string]any{"batch_no": out.BatchNo, "result_message": out.ResultMessage, "totals": out.Tails})
@@ -534,10 +623,8 @@ func (c *Client) refund507(ctx context.Context, r bridge.Request) (bridge.Result
 		return bridge.Result{Status: bridge.Failed, Code: "invalid_original", Message: "refund without its sale"}, nil
 	}
 	loc, dev, ref := c.locale(VUK507), r.Terminal.DeviceID, r.Reference
-	var info GmuRefundableSaleInfoResponse
-	if err := c.call(ctx, "/v2/terminal-host/gmu/payment/refundable-sale-info", GmuRefundableSaleInfoRequest{
-		Locale: loc, ConversationID: ref, DeviceUniqueID: dev, TransactionReferenceID: r.Original.Reference,
-	}, &info); err != nil {
+	info, err := c.refundableInfo(ctx, dev, r.Original.Reference, ref)
+	if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) {
 			// Nothing was refunded by a read-only call: a refusal is final.
@@ -553,25 +640,9 @@ func (c *Client) refund507(ctx context.Context, r bridge.Request) (bridge.Result
 		}
 		return bridge.Result{}, err
 	}
-	left := r.Amount.Minor
-	var items []SaleItem
-	for _, it := range info.SaleItems {
-		if left == 0 {
-			break
-		}
-		can, err := money.Parse(it.ReturnableAmount, r.Amount.Currency)
-		if err != nil || can.Minor == 0 {
-			continue
-		}
-		take := min(left, can.Minor)
-		left -= take
-		a := money.Amount{Minor: take, Currency: r.Amount.Currency}.String()
-		items = append(items, SaleItem{Name: it.Name, UnitCode: c.cfg.UnitCode, TaxGroupCode: c.cfg.TaxGroupCode, ItemQuantity: 1,
-			UnitPriceAmount: a, GrossPriceAmount: a, TotalPriceAmount: a, RelatedSaleItemID: strconv.Itoa(it.ID), ReturnAmount: a})
-	}
-	if left > 0 {
-		return bridge.Result{Status: bridge.Failed, Code: "refund_exceeds_refundable",
-			Message: fmt.Sprintf("refund %s is more than the %s still refundable on the sale", r.Amount, info.TotalReturnableAmount)}, nil
+	items, refused := c.refundLines(r, info)
+	if refused != nil {
+		return *refused, nil
 	}
 	var out GmuRefundResponse
 	if err := c.call(ctx, "/v2/terminal-host/gmu/payment/refund", GmuRefundRequest{
@@ -614,7 +685,7 @@ func (c *Client) send509(ctx context.Context, r bridge.Request) (bridge.Result, 
 		}
 	case bridge.OpEndOfDay:
 		var eod EodResponse509
-		if err := c.call(ctx, "/v2/terminal-host/eod", EodRequest509{ConversationID: ref, Locale: loc, DeviceUniqueID: dev}, &eod); err != nil {
+		if err := c.call(ctx, "/v2/terminal-host/eod", EodRequest509{ConversationID: ref, Locale: loc, DeviceUniqueID: dev, UseSummary: r.Summary}, &eod); err != nil {
 			return bridge.Result{}, err
 		}
 		detail, _ := json.Marshal(map[string]any{"batch_no": eod.BatchNo, "result_message": eod.ResultMessage, "totals": eod.Totals})
@@ -625,5 +696,5 @@ func (c *Client) send509(ctx context.Context, r bridge.Request) (bridge.Result, 
 	if err != nil {
 		return bridge.Result{}, err
 	}
-	return approved509(out), nil
+	return result509(r.Op, out), nil
 }

@@ -65,30 +65,85 @@ type GmuPaymentRequest struct {
 	SaleAppName            string     `json:"saleAppName"`
 	SaleAppVersion         string     `json:"saleAppVersion"`
 	SaleDocumentType       string     `json:"saleDocumentType"`
+	NotificationPhone      string     `json:"notificationPhone,omitempty"`
+	NotificationEmail      string     `json:"notificationEmail,omitempty"`
 	SaleItems              []SaleItem `json:"saleItems"`
+	BuyerInfo              *BuyerInfo `json:"buyerInfo,omitempty"`
+}
+
+// BuyerInfo is §4.1's buyer, "required if the buyer is not a final
+// consumer".
+type BuyerInfo struct {
+	CustomerType  int    `json:"customerType"` // 1 individual, 2 corporate
+	FirstName     string `json:"firstName,omitempty"`
+	MiddleName    string `json:"middleName,omitempty"`
+	FamilyName    string `json:"familyName,omitempty"`
+	CompanyName   string `json:"companyName,omitempty"`
+	TaxOfficeCode string `json:"taxOfficeCode,omitempty"`
+	TaxNumber     string `json:"taxNumber,omitempty"` // VKN or TCKN
+	Country       string `json:"country,omitempty"`
+	City          string `json:"city,omitempty"`
+	District      string `json:"district,omitempty"`
+}
+
+// GmuPartialStartResponse is §4.6 step 1's answer.
+type GmuPartialStartResponse struct {
+	Envelope
+	SaleNumber             string `json:"saleNumber,omitempty"`
+	RemainingPaymentAmount string `json:"remainingPaymentAmount,omitempty"`
+}
+
+// GmuPartialAddRequest is §4.6 step 2. It has no paymentType: every
+// added part is a card payment as far as the schema tells.
+type GmuPartialAddRequest struct {
+	Locale                 string `json:"locale,omitempty"`
+	ConversationID         string `json:"conversationId,omitempty"`
+	DeviceUniqueID         string `json:"deviceUniqueId,omitempty"`
+	TransactionReferenceID string `json:"transactionReferenceId,omitempty"`
+	SaleNumber             string `json:"saleNumber"`
+	Price                  string `json:"price"`
+	Installment            int    `json:"installment,omitempty"`
+	Currency               string `json:"currency,omitempty"`
+}
+
+// GmuPartialCompleteRequest is §4.6 step 3.
+type GmuPartialCompleteRequest struct {
+	Locale                 string `json:"locale,omitempty"`
+	ConversationID         string `json:"conversationId,omitempty"`
+	DeviceUniqueID         string `json:"deviceUniqueId"`
+	TransactionReferenceID string `json:"transactionReferenceId"`
+	SaleNumber             string `json:"saleNumber"`
+}
+
+// GmuPartialCompleteResponse is §4.6 step 3's answer: the sale plus what
+// is left to pay (0 on success).
+type GmuPartialCompleteResponse struct {
+	GmuPaymentResponse
+	RemainingPaymentAmount string `json:"remainingPaymentAmount,omitempty"`
 }
 
 // GmuPaymentResponse is the VUK 507 payment/query answer (§4.1, §4.2).
 type GmuPaymentResponse struct {
 	Envelope
-	DeviceUniqueID         string `json:"deviceUniqueId,omitempty"`
-	TransactionReferenceID string `json:"transactionReferenceId,omitempty"`
-	TransactionDateTime    string `json:"transactionDateTime,omitempty"`
-	PaymentID              string `json:"paymentId,omitempty"`
-	PaymentDate            int    `json:"paymentDate,omitempty"` // YYYYMMDD as an integer on VUK 507
-	Price                  string `json:"price,omitempty"`
-	Installment            int    `json:"installment,omitempty"`
-	Currency               string `json:"currency,omitempty"`
-	AuthCode               string `json:"authCode,omitempty"`
-	BinNumber              string `json:"binNumber,omitempty"`
-	LastFourDigits         string `json:"lastFourDigits,omitempty"`
-	HostReference          string `json:"hostReference,omitempty"`
-	CardType               string `json:"cardType,omitempty"`
-	BatchNo                string `json:"batchNo,omitempty"`
-	StanNo                 string `json:"stanNo,omitempty"`
-	SaleNumber             string `json:"saleNumber,omitempty"`
-	CancelHostReference    string `json:"cancelHostReference,omitempty"`
-	RefundHostReference    string `json:"refundHostReference,omitempty"`
+	DeviceUniqueID         string     `json:"deviceUniqueId,omitempty"`
+	TransactionReferenceID string     `json:"transactionReferenceId,omitempty"`
+	TransactionDateTime    string     `json:"transactionDateTime,omitempty"`
+	PaymentID              string     `json:"paymentId,omitempty"`
+	PaymentDate            int        `json:"paymentDate,omitempty"` // YYYYMMDD as an integer on VUK 507
+	Price                  string     `json:"price,omitempty"`
+	Installment            int        `json:"installment,omitempty"`
+	Currency               string     `json:"currency,omitempty"`
+	AuthCode               string     `json:"authCode,omitempty"`
+	BinNumber              string     `json:"binNumber,omitempty"`
+	LastFourDigits         string     `json:"lastFourDigits,omitempty"`
+	HostReference          string     `json:"hostReference,omitempty"`
+	CardType               string     `json:"cardType,omitempty"`
+	BatchNo                string     `json:"batchNo,omitempty"`
+	StanNo                 string     `json:"stanNo,omitempty"`
+	SaleItems              []SaleItem `json:"saleItems,omitempty"` // AddedSaleItem: no relatedSaleItemId/returnAmount
+	SaleNumber             string     `json:"saleNumber,omitempty"`
+	CancelHostReference    string     `json:"cancelHostReference,omitempty"`
+	RefundHostReference    string     `json:"refundHostReference,omitempty"`
 }
 
 // GmuQueryRequest is query-transaction-status (§4.2): at least one of

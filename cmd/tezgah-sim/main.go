@@ -53,11 +53,12 @@ func main() {
 	pwPickup := fs.Duration("paywall-pickup-delay", 0, "how long a Paywall terminal takes to receive a command (rollback works only before)")
 	appKey := fs.String("vomsis-app-key", vomsissim.DemoAppKey, "Vomsis app_key")
 	appSecret := fs.String("vomsis-app-secret", vomsissim.DemoAppSecret, "Vomsis app_secret")
+	replay := fs.Bool("replay-references", false, "answer a reused iyzico transactionReferenceId with its first answer instead of acting again")
 	fs.Parse(os.Args[1:])
 
 	sim := iyzicosim.New(iyzicosim.Options{
 		ClientID: *clientID, ClientSecret: *clientSecret, Username: *username, Password: *password,
-		Devices: strings.Split(*devices, ","), TokenTTL: *tokenTTL, Seed: *seed,
+		Devices: strings.Split(*devices, ","), TokenTTL: *tokenTTL, Seed: *seed, ReplayReferences: *replay,
 	})
 	sim.SetFaults(iyzicosim.Faults{Latency: *latency, FailRate5xx: *failRate, RateLimitRate: *rateLimit, DropAfterRecord: *dropRate})
 	pw := paywallsim.New(paywallsim.Options{APIKey: *pwKey, APIClient: *pwClient, Terminals: strings.Split(*pwTerminals, ","),

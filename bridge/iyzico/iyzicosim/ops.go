@@ -15,6 +15,9 @@ var routes = map[string]handler{
 	"/v2/terminal-host/gmu/payment/void":                     {"vuk507", "void", func() any { return &iyzico.GmuVoidRequest{} }, (*Server).void507},
 	"/v2/terminal-host/gmu/payment/refund":                   {"vuk507", "refund", func() any { return &iyzico.GmuRefundRequest{} }, (*Server).refund507},
 	"/v2/terminal-host/gmu/eod":                              {"vuk507", "eod", func() any { return &iyzico.GmuEodRequest{} }, (*Server).eod507},
+	"/v2/terminal-host/gmu/partial-payment/start":            {"vuk507", "partial_start", func() any { return &iyzico.GmuPaymentRequest{} }, (*Server).partialStart},
+	"/v2/terminal-host/gmu/partial-payment/add-payment":      {"vuk507", "partial_add", func() any { return &iyzico.GmuPartialAddRequest{} }, (*Server).partialAdd},
+	"/v2/terminal-host/gmu/partial-payment/complete":         {"vuk507", "partial_complete", func() any { return &iyzico.GmuPartialCompleteRequest{} }, (*Server).partialComplete},
 	"/v2/terminal-host/payment":                              {"vuk509", "sale", func() any { return &iyzico.PaymentRequest509{} }, (*Server).sale509},
 	"/v2/terminal-host/payment/query-transaction-status":     {"vuk509", "query", func() any { return &iyzico.QueryRequest509{} }, (*Server).query509},
 	"/v2/terminal-host/payment/refund":                       {"vuk509", "refund", func() any { return &iyzico.RefundRequest509{} }, (*Server).refund509},
@@ -51,6 +54,19 @@ func validate(req any) string {
 		if r.Currency != "" && r.Currency != "TRY" && r.Currency != "USD" && r.Currency != "EUR" {
 			return "currency must be TRY, USD or EUR"
 		}
+		for i, it := range r.SaleItems {
+			if m := need("name", it.Name, "unitCode", it.UnitCode, "taxGroupCode", it.TaxGroupCode, "unitPriceAmount", it.UnitPriceAmount,
+				"grossPriceAmount", it.GrossPriceAmount, "totalPriceAmount", it.TotalPriceAmount); m != "" {
+				return "saleItems[" + strconv.Itoa(i) + "]." + m
+			}
+			if it.ItemQuantity < 1 {
+				return "saleItems[" + strconv.Itoa(i) + "].itemQuantity must be at least 1"
+			}
+		}
+	case *iyzico.GmuPartialAddRequest:
+		return need("saleNumber", r.SaleNumber, "price", r.Price)
+	case *iyzico.GmuPartialCompleteRequest:
+		return need("deviceUniqueId", r.DeviceUniqueID, "transactionReferenceId", r.TransactionReferenceID, "saleNumber", r.SaleNumber)
 	case *iyzico.GmuQueryRequest:
 		if r.PaymentID == "" && r.TransactionReferenceID == "" {
 			return "either transactionReferenceId or paymentId must be provided"
@@ -129,6 +145,34 @@ func deviceOf(req any) string {
 		return r.DeviceUniqueID
 	case *iyzico.EodRequest509:
 		return r.DeviceUniqueID
+	case *iyzico.GmuPartialAddRequest:
+		return r.DeviceUniqueID
+	case *iyzico.GmuPartialCompleteRequest:
+		return r.DeviceUniqueID
+	}
+	return ""
+}
+
+// moneyRef is the transactionReferenceId of a call that changes state,
+// "" for read-only calls and end of day.
+func moneyRef(req any) string {
+	switch r := req.(type) {
+	case *iyzico.GmuPaymentRequest:
+		return r.TransactionReferenceID
+	case *iyzico.GmuVoidRequest:
+		return r.TransactionReferenceID
+	case *iyzico.GmuRefundRequest:
+		return r.TransactionReferenceID
+	case *iyzico.GmuPartialAddRequest:
+		return r.TransactionReferenceID
+	case *iyzico.GmuPartialCompleteRequest:
+		return r.TransactionReferenceID
+	case *iyzico.PaymentRequest509:
+		return r.TransactionReferenceID
+	case *iyzico.RefundRequest509:
+		return r.TransactionReferenceID
+	case *iyzico.VoidRequest509:
+		return r.TransactionReferenceID
 	}
 	return ""
 }
@@ -169,15 +213,22 @@ func (s *Server) sale507(req any) (int, any, bool) {
 	if cur == "" {
 		cur = "TRY"
 	}
-	amount, ok := parseAmount(r.Price, cur)
-	if !ok {
-		return fail("vuk507", "sale", "380105", "VALIDATION_ERROR", "price must be a positive decimal")
+	amount, lines, st, body := saleLines("sale", r, cur)
+	if lines == nil {
+		return st, body, false
 	}
 	p, env := s.charge("vuk507", r.TransactionReferenceID, r.DeviceUniqueID, cur, amount)
 	if env != nil {
 		return http.StatusBadRequest, env, false
 	}
+	p.lines = lines
 	resp := ok507(p, r.ConversationID)
+	// §4.1: the answer lists the added lines (AddedSaleItem: no
+	// relatedSaleItemId or returnAmount).
+	for _, it := range r.SaleItems {
+		it.RelatedSaleItemID, it.ReturnAmount = "", ""
+		resp.SaleItems = append(resp.SaleItems, it)
+	}
 	s.byRef[r.TransactionReferenceID] = &txn{op: "sale", ref: r.TransactionReferenceID, device: r.DeviceUniqueID, pay: p, response: resp}
 	return http.StatusOK, resp, true
 }
@@ -202,6 +253,10 @@ func (s *Server) query507(req any) (int, any, bool) {
 	if t.failed != nil {
 		return http.StatusBadRequest, t.failed, false
 	}
+	if q, ok := t.response.(iyzico.GmuPaymentResponse); ok && t.op != "sale" {
+		q.ConversationID = r.ConversationID
+		return http.StatusOK, q, false
+	}
 	resp := ok507(t.pay, r.ConversationID)
 	resp.TransactionReferenceID = t.ref
 	return http.StatusOK, resp, false
@@ -214,20 +269,22 @@ func (s *Server) refundable507(req any) (int, any, bool) {
 		return fail("vuk507", "refundable", notFoundCode, "BUSINESS_ERROR", "Payment not found with id: "+r.TransactionReferenceID)
 	}
 	p := t.pay
-	left := p.amount - p.refunded
-	if p.voided {
-		left = 0
-	}
-	qty := 1
-	if left == 0 {
-		qty = 0
-	}
-	return http.StatusOK, iyzico.GmuRefundableSaleInfoResponse{
+	resp := iyzico.GmuRefundableSaleInfoResponse{
 		Envelope:   iyzico.Envelope{Status: "success", ErrorCode: "0", ConversationID: r.ConversationID},
-		SaleNumber: p.id, SaleUID: "sale-" + p.id, TotalReturnableAmount: amountString(left, p.currency), Currency: p.currency,
-		SaleItems: []iyzico.RefundableItem{{ID: 1, Name: "Satış", ItemQuantity: 1, TotalPriceAmount: amountString(p.amount, p.currency),
-			ReturnableQuantity: qty, ReturnableAmount: amountString(left, p.currency)}},
-	}, false
+		SaleNumber: p.id, SaleUID: "sale-" + p.id, Currency: p.currency, SaleItems: []iyzico.RefundableItem{},
+	}
+	var total int64
+	for _, l := range p.lines {
+		left, qty := l.left, l.qty-l.returned
+		if p.voided {
+			left, qty = 0, 0
+		}
+		total += left
+		resp.SaleItems = append(resp.SaleItems, iyzico.RefundableItem{ID: l.id, Name: l.name, ItemQuantity: l.qty,
+			TotalPriceAmount: amountString(l.total, p.currency), ReturnableQuantity: qty, ReturnableAmount: amountString(left, p.currency)})
+	}
+	resp.TotalReturnableAmount = amountString(total, p.currency)
+	return http.StatusOK, resp, false
 }
 
 // voidable applies the void rules shared by both models.
@@ -264,7 +321,7 @@ func (s *Server) void507(req any) (int, any, bool) {
 		Envelope:       iyzico.Envelope{Status: "success", ErrorCode: "0", ConversationID: r.ConversationID},
 		DeviceUniqueID: p.device, TransactionReferenceID: r.TransactionReferenceID, PaymentID: p.id,
 		Price: amountString(p.amount, p.currency), Currency: p.currency, AuthCode: p.authCode, HostReference: p.hostRef,
-		CancelHostReference: "CHR" + strconv.Itoa(s.seq), PaymentDate: p.date, BinNumber: "552879", LastFourDigits: "0008",
+		CancelHostReference: "CHR-" + r.TransactionReferenceID, PaymentDate: p.date, BinNumber: "552879", LastFourDigits: "0008",
 	}
 	s.byRef[r.TransactionReferenceID] = &txn{op: "void", ref: r.TransactionReferenceID, device: p.device, pay: p,
 		response: voidAsPayment(p, r.TransactionReferenceID)}
@@ -300,16 +357,42 @@ func (s *Server) refund507(req any) (int, any, bool) {
 		cur = p0.currency
 	}
 	var amount int64
+	take := map[*line]int64{}
+	qty := map[*line]int{}
 	for _, it := range r.SaleItems {
 		a, ok := parseAmount(it.ReturnAmount, cur)
 		if !ok || it.RelatedSaleItemID == "" {
 			return fail("vuk507", "refund", "380105", "VALIDATION_ERROR", "saleItems need relatedSaleItemId and a positive returnAmount")
 		}
 		amount += a
+		var l *line
+		if p0 != nil {
+			for _, c := range p0.lines {
+				if strconv.Itoa(c.id) == it.RelatedSaleItemID {
+					l = c
+				}
+			}
+		}
+		if p0 != nil && l == nil {
+			return fail("vuk507", "refund", "380105", "VALIDATION_ERROR", "relatedSaleItemId "+it.RelatedSaleItemID+" is not a line of the sale")
+		}
+		if l != nil {
+			take[l] += a
+			qty[l] += it.ItemQuantity
+		}
 	}
 	p, st, body := s.refundable("vuk507", r.PaymentID, r.DeviceUniqueID, amount)
 	if p == nil {
 		return st, body, false
+	}
+	for l, a := range take {
+		if a > l.left {
+			return fail("vuk507", "refund", "380112", "BUSINESS_ERROR", "the amount you want to refund is not available for item "+strconv.Itoa(l.id))
+		}
+	}
+	for l, a := range take {
+		l.left -= a
+		l.returned = min(l.qty, l.returned+qty[l])
 	}
 	p.refunded += amount
 	s.record("refund", p, r.TransactionReferenceID, amount)
@@ -352,6 +435,7 @@ func (s *Server) closeBatch(dev string) (string, []iyzico.Tail) {
 
 func (s *Server) eod507(req any) (int, any, bool) {
 	r := req.(*iyzico.GmuEodRequest)
+	s.hits["eod useSummary="+strconv.FormatBool(r.UseSummary)]++
 	batch, tails := s.closeBatch(r.DeviceUniqueID)
 	return http.StatusOK, iyzico.GmuEodResponse{Envelope: iyzico.Envelope{Status: "success", ErrorCode: "0", ConversationID: r.ConversationID},
 		BatchNo: batch, ResultMessage: "Gün sonu başarılı", Tails: tails}, false
@@ -376,6 +460,7 @@ func (s *Server) sale509(req any) (int, any, bool) {
 	if env != nil {
 		return http.StatusBadRequest, env, false
 	}
+	p.lines = []*line{{id: 1, name: "Satış", qty: 1, total: amount, left: amount}}
 	resp := ok509(p, r.TransactionReferenceID, r.ConversationID)
 	s.byRef[r.TransactionReferenceID] = &txn{op: "sale", ref: r.TransactionReferenceID, device: r.DeviceUniqueID, pay: p, response: resp}
 	return http.StatusOK, resp, true
@@ -389,6 +474,10 @@ func (s *Server) query509(req any) (int, any, bool) {
 	}
 	if t.failed != nil {
 		return http.StatusBadRequest, t.failed, false
+	}
+	if q, ok := t.response.(iyzico.PaymentResponse509); ok && t.op != "sale" {
+		q.ConversationID = r.ConversationID
+		return http.StatusOK, q, false
 	}
 	return http.StatusOK, ok509(t.pay, t.ref, r.ConversationID), false
 }
@@ -407,6 +496,9 @@ func (s *Server) refund509(req any) (int, any, bool) {
 	p, st, body := s.refundable("vuk509", r.PaymentID, r.DeviceUniqueID, amount)
 	if p == nil {
 		return st, body, false
+	}
+	for _, l := range p.lines {
+		l.left -= min(l.left, amount)
 	}
 	p.refunded += amount
 	s.record("refund", p, r.TransactionReferenceID, amount)
@@ -432,6 +524,7 @@ func (s *Server) void509(req any) (int, any, bool) {
 
 func (s *Server) eod509(req any) (int, any, bool) {
 	r := req.(*iyzico.EodRequest509)
+	s.hits["eod useSummary="+strconv.FormatBool(r.UseSummary)]++
 	batch, totals := s.closeBatch(r.DeviceUniqueID)
 	return http.StatusOK, iyzico.EodResponse509{Envelope: iyzico.Envelope{Status: "SUCCESS", ConversationID: r.ConversationID, Locale: r.Locale},
 		BatchNo: batch, ResultMessage: "Gün sonu başarılı", Totals: totals}, false

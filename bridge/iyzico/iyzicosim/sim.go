@@ -6,10 +6,17 @@
 //
 // State rules: one operation at a time per device (380201 otherwise);
 // void only for payments of the device's current batch, i.e. before its
-// end of day; refunds up to what is left of the sale (380112 otherwise).
-// A repeated transactionReferenceId on a sale is charged again — iyzico
-// documents no deduplication (reference §1, open question 3), and the
-// worst case is what tezgah's tests must catch.
+// end of day; refunds up to what is left of the sale and of each line
+// (380112 otherwise); a sale's lines must add up to its price; partial
+// payment parts never exceed what is left to pay, and only a fully paid
+// partial sale completes.
+//
+// A repeated transactionReferenceId: iyzico documents no deduplication
+// (reference §1, open question 3). By default the simulator does the
+// worst case — it acts again (charges twice) and counts the repeat
+// (Repeats), which is what tezgah's tests must never cause. With
+// Options.ReplayReferences it answers a repeat with the first answer and
+// moves no money, the idempotent behaviour a register might hope for.
 //
 // Magic amounts: a sale whose minor part is 51 (e.g. 10.51) is declined by
 // the "bank" (BANK_ERROR 10051, "Yetersiz bakiye").
@@ -24,6 +31,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +57,9 @@ type Options struct {
 	RetryAfter                                 int           // seconds in 429 answers, default 1
 	Seed                                       uint64
 	Now                                        func() time.Time
+	// ReplayReferences answers a repeated transactionReferenceId on a
+	// money-moving path with the first answer instead of acting again.
+	ReplayReferences bool
 }
 
 // Faults are injected failures; see SetFaults and PUT /_sim/faults.
@@ -59,6 +70,27 @@ type Faults struct {
 	DropAfterRecord float64       `json:"drop_rate"`       // record the money movement, then drop the connection unanswered
 	ExpireTokens    bool          `json:"expire_tokens"`   // every token issued so far expires now (once)
 	Hang            bool          `json:"hang"`            // black hole: never answer business calls
+	// Paths limits the faults above (but Latency and ExpireTokens) and
+	// Error to these business paths; empty means every path.
+	Paths []string `json:"paths,omitempty"`
+	// Error answers matching business calls with an iyzico error (§5).
+	Error *InjectedError `json:"error,omitempty"`
+}
+
+// InjectedError makes business calls fail with a documented errorCode
+// and errorGroup (reference §5).
+type InjectedError struct {
+	Code    string `json:"code"`
+	Group   string `json:"group"`
+	Message string `json:"message,omitempty"`
+	// Status is the HTTP status; 0 means the path's documented failure
+	// status (400; 422 for the VUK 509 void).
+	Status int `json:"status,omitempty"`
+	// AfterRecord processes the call first (money moves) and then
+	// answers the error: a device timeout after the card was charged.
+	AfterRecord bool `json:"after_record,omitempty"`
+	// Times is how many calls get the error; 0 means every call.
+	Times int `json:"times,omitempty"`
 }
 
 // Entry is one money movement in the ledger.
@@ -88,6 +120,16 @@ type payment struct {
 	batch                     int
 	date                      int
 	authCode, hostRef         string
+	lines                     []*line
+}
+
+// line is one sale item as the device keeps it, for refundable-sale-info
+// and refunds by line (§4.3, §4.5).
+type line struct {
+	id            int
+	name          string
+	qty, returned int
+	total, left   int64
 }
 
 type device struct {
@@ -109,8 +151,18 @@ type Server struct {
 	devices  map[string]*device
 	byRef    map[string]*txn
 	payments map[string]*payment
+	partials map[string]*partial // by saleNumber
+	answers  map[string]answer   // path + " " + transactionReferenceId
+	repeats  int
+	hits     map[string]int
 	ledger   []Entry
 	seq      int
+}
+
+// answer is what a money-moving call was answered, for replays.
+type answer struct {
+	status int
+	body   any
 }
 
 // New returns a simulator.
@@ -129,6 +181,7 @@ func New(opts Options) *Server {
 		rng:   mrand.New(mrand.NewPCG(opts.Seed, 0x17a1c0)),
 		codes: map[string]time.Time{}, tokens: map[string]time.Time{}, refresh: map[string]bool{},
 		devices: map[string]*device{}, byRef: map[string]*txn{}, payments: map[string]*payment{},
+		partials: map[string]*partial{}, answers: map[string]answer{}, hits: map[string]int{},
 	}
 	for _, d := range opts.Devices {
 		s.devices[d] = &device{batch: 1}
@@ -146,6 +199,11 @@ func (s *Server) SetFaults(f Faults) {
 		}
 		f.ExpireTokens = false
 	}
+	if f.Error != nil {
+		e := *f.Error // the caller's copy stays theirs; Times counts down here
+		f.Error = &e
+	}
+	f.Paths = append([]string(nil), f.Paths...)
 	s.faults = f
 }
 
@@ -165,6 +223,27 @@ func (s *Server) ChargesByReference() map[string]int {
 		}
 	}
 	return out
+}
+
+// Repeats counts money-moving calls that reused a transactionReferenceId.
+func (s *Server) Repeats() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.repeats
+}
+
+// Hits counts calls by path; token calls also count under
+// "/in-store/oauth2/token grant_type=<grant>".
+func (s *Server) Hits(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hits[key]
+}
+
+func (s *Server) hit(key string) {
+	s.mu.Lock()
+	s.hits[key]++
+	s.mu.Unlock()
 }
 
 func (s *Server) roll(p float64) bool { return p > 0 && s.rng.Float64() < p }
@@ -198,6 +277,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
 		return
 	}
+	s.hit(r.URL.Path)
 	switch r.URL.Path {
 	case "/in-store/oauth2/authorize":
 		s.authorize(w, r)
@@ -268,6 +348,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.hits["/in-store/oauth2/token grant_type="+f.Get("grant_type")]++
 	switch f.Get("grant_type") {
 	case "authorization_code":
 		exp, ok := s.codes[f.Get("code")]
@@ -328,16 +409,35 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 	s.mu.Lock()
 	exp, known := s.tokens[tok]
 	f := s.faults
-	limited, broken, drop := s.roll(f.RateLimitRate), s.roll(f.FailRate5xx), s.roll(f.DropAfterRecord)
+	applies := len(f.Paths) == 0 || slices.Contains(f.Paths, r.URL.Path)
+	var limited, broken, drop bool
+	var inj *InjectedError
+	if applies {
+		limited, broken, drop = s.roll(f.RateLimitRate), s.roll(f.FailRate5xx), s.roll(f.DropAfterRecord)
+		if e := s.faults.Error; e != nil {
+			c := *e
+			inj = &c
+			if e.Times > 0 {
+				if e.Times--; e.Times == 0 {
+					s.faults.Error = nil
+				}
+			}
+		}
+	}
 	s.mu.Unlock()
+	// An unknown or expired token is §5's SYSTEM_ERROR 100310/100311. The
+	// reference gives no HTTP status for it; the path's documented
+	// failure status keeps the answer inside the schema.
 	switch {
 	case !known:
-		writeJSON(w, http.StatusUnauthorized, iyzico.Envelope{Status: "failure", ErrorCode: "100310", ErrorGroup: "SYSTEM_ERROR", ErrorMessage: "Invalid token!"})
+		status, body, _ := fail(h.model, h.op, "100310", "SYSTEM_ERROR", "Invalid token!")
+		writeJSON(w, status, body)
 		return
 	case now.After(exp):
-		writeJSON(w, http.StatusUnauthorized, iyzico.Envelope{Status: "failure", ErrorCode: "100311", ErrorGroup: "SYSTEM_ERROR", ErrorMessage: "Access token expired!"})
+		status, body, _ := fail(h.model, h.op, "100311", "SYSTEM_ERROR", "Access token expired!")
+		writeJSON(w, status, body)
 		return
-	case f.Hang:
+	case applies && f.Hang:
 		<-r.Context().Done()
 		return
 	case limited:
@@ -346,6 +446,9 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 		return
 	case broken:
 		http.Error(w, "simulated internal error", http.StatusInternalServerError)
+		return
+	case inj != nil && !inj.AfterRecord:
+		s.injected(w, h, inj)
 		return
 	}
 	req := h.decode()
@@ -362,22 +465,43 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 		return
 	}
 	dev := deviceOf(req)
+	ref := moneyRef(req)
+	key := r.URL.Path + " " + ref
+	readOnly := h.op == "query" || h.op == "refundable"
 	s.mu.Lock()
+	if a, isAdd := req.(*iyzico.GmuPartialAddRequest); isAdd && dev == "" {
+		// deviceUniqueId is optional on add-payment (§4.6): the flow's.
+		if p := s.partials[a.SaleNumber]; p != nil {
+			dev = p.device
+		}
+	}
 	d, ok := s.devices[dev]
+	if dev == "" && readOnly {
+		// Optional on query and refundable-sale-info (§4.2, §4.3): a
+		// read needs no device.
+		d, ok = &device{}, true
+	}
 	if !ok {
 		s.mu.Unlock()
 		status, body, _ := fail(h.model, h.op, "380101", "BUSINESS_ERROR", "Auth Device not found! For username: "+s.opts.Username)
 		writeJSON(w, status, body)
 		return
 	}
-	if d.busy && h.op != "query" && h.op != "refundable" {
+	if prev, seen := s.answers[key]; seen && ref != "" {
+		if s.opts.ReplayReferences {
+			s.mu.Unlock()
+			writeJSON(w, prev.status, prev.body)
+			return
+		}
+		s.repeats++
+	}
+	if d.busy && !readOnly {
 		s.mu.Unlock()
 		status, body, _ := fail(h.model, h.op, "380201", "DEVICE_ERROR", "Terminal is currently busy, please wait for the previous operation to complete")
 		writeJSON(w, status, body)
 		return
 	}
-	reserve := h.op != "query" && h.op != "refundable"
-	if reserve {
+	if !readOnly {
 		d.busy = true
 	}
 	s.mu.Unlock()
@@ -389,8 +513,11 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 	}
 	s.mu.Lock()
 	status, body, moved := h.do(s, req)
-	if reserve {
+	if !readOnly {
 		d.busy = false
+		if ref != "" {
+			s.answers[key] = answer{status, body}
+		}
 	}
 	s.mu.Unlock()
 	if moved && drop {
@@ -400,6 +527,23 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 				return
 			}
 		}
+	}
+	if inj != nil && inj.AfterRecord {
+		s.injected(w, h, inj)
+		return
+	}
+	writeJSON(w, status, body)
+}
+
+// injected answers an injected error.
+func (s *Server) injected(w http.ResponseWriter, h handler, e *InjectedError) {
+	msg := e.Message
+	if msg == "" {
+		msg = "simulated " + e.Group + " " + e.Code
+	}
+	status, body, _ := fail(h.model, h.op, e.Code, e.Group, msg)
+	if e.Status != 0 {
+		status = e.Status
 	}
 	writeJSON(w, status, body)
 }

@@ -1,0 +1,141 @@
+package agent
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tezgah/tezgah/agent/config"
+	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
+)
+
+// TestIyzicoShopDay runs a VUK 507 shop day over a real WebSocket against
+// the simulator: a sale with items, a partial refund by line, the
+// refundable amounts as a call, a basket paid with two cards, a void,
+// end of day with the summary, and a void after end of day, which must
+// tell the register to refund instead.
+func TestIyzicoShopDay(t *testing.T) {
+	h := startAgent(t, "", nil)
+	c := h.dial(t)
+	result := func(cmd, id string) (status string, pay map[string]any, errCode, errMsg string) {
+		t.Helper()
+		c.send(cmd)
+		ev := c.until("result", id)
+		json.Unmarshal(ev.Payment, &pay)
+		if ev.Error != nil {
+			errCode, errMsg = ev.Error.Code, ev.Error.Message
+		}
+		return ev.Status, pay, errCode, errMsg
+	}
+	mustApprove := func(cmd, id string) map[string]any {
+		t.Helper()
+		st, pay, code, msg := result(cmd, id)
+		if st != "approved" {
+			t.Fatalf("%s: %s %s %s", id, st, code, msg)
+		}
+		return pay
+	}
+
+	mustApprove(`{"type":"sale","id":"S1","terminal":"kasa-1","amount":"42.50","items":[
+		{"name":"Çay","quantity":"2","unit_price":"15.00","amount":"30.00","vat_rate":10},
+		{"name":"Simit","quantity":1,"amount":"12.50","vat_rate":1}]}`, "S1")
+	mustApprove(`{"type":"refund","id":"R1","terminal":"kasa-1","original_id":"S1","amount":"15.00",
+		"items":[{"name":"Çay","quantity":"1","amount":"15.00","vat_rate":10}]}`, "R1")
+
+	c.send(`{"type":"call","id":"C1","terminal":"kasa-1","op":"refundable_sale_info","params":{"original_id":"S1"}}`)
+	reply := c.until("reply", "C1")
+	if !strings.Contains(string(reply.Data), `"total_refundable":"27.50"`) {
+		t.Errorf("refundable_sale_info = %s", reply.Data)
+	}
+	c.send(`{"type":"call","id":"C2","terminal":"kasa-1","op":"refundable_sale_info","params":{"original_id":"NOPE"}}`)
+	if ev := c.until("error", "C2"); ev.Error.Code != "unknown_original" || ev.Error.Field != "params.original_id" {
+		t.Errorf("unknown original = %+v", ev.Error)
+	}
+
+	start := mustApprove(`{"type":"partial_start","id":"P1","terminal":"kasa-1","amount":"100.00",
+		"items":[{"name":"Demlik","quantity":"1","amount":"100.00","vat_rate":20}]}`, "P1")
+	detail, _ := json.Marshal(start["detail"])
+	if !strings.Contains(string(detail), `"sale_number":"SN`) {
+		t.Errorf("partial_start detail = %s", detail)
+	}
+	if e := c.errorFor(`{"type":"partial_add","id":"P1-x","terminal":"kasa-1","original_id":"P1","amount":"100.01"}`); e.Code != "amount_exceeds_original" {
+		t.Errorf("add over the basket = %+v", e)
+	}
+	if e := c.errorFor(`{"type":"partial_add","id":"P1-y","terminal":"kasa-1","original_id":"S1","amount":"1.00"}`); e.Code != "invalid_original" {
+		t.Errorf("add to a sale = %+v", e)
+	}
+	a1 := mustApprove(`{"type":"partial_add","id":"P1-1","terminal":"kasa-1","original_id":"P1","amount":"60.00"}`, "P1-1")
+	mustApprove(`{"type":"partial_add","id":"P1-2","terminal":"kasa-1","original_id":"P1","amount":"40.00"}`, "P1-2")
+	done := mustApprove(`{"type":"partial_complete","id":"P1-done","terminal":"kasa-1","original_id":"P1"}`, "P1-done")
+	if a1["payment_id"] == "" || done["amount"] != "100.00" {
+		t.Errorf("partial add %v, complete %v", a1, done)
+	}
+
+	mustApprove(`{"type":"sale","id":"S2","terminal":"kasa-1","amount":"10.00"}`, "S2")
+	mustApprove(`{"type":"void","id":"V2","terminal":"kasa-1","original_id":"S2"}`, "V2")
+	mustApprove(`{"type":"sale","id":"S3","terminal":"kasa-1","amount":"20.00"}`, "S3")
+	eod := mustApprove(`{"type":"end_of_day","id":"EOD1","terminal":"kasa-1","summary":true}`, "EOD1")
+	if eod["batch_no"] != "1" || h.sim.Hits("eod useSummary=true") != 1 {
+		t.Errorf("end of day = %v", eod)
+	}
+	st, _, code, msg := result(`{"type":"void","id":"V3","terminal":"kasa-1","original_id":"S3"}`, "V3")
+	if st != "failed" || code != "void_not_allowed" || !strings.Contains(msg, "send a refund") {
+		t.Errorf("void after end of day = %s %s %q", st, code, msg)
+	}
+	mustApprove(`{"type":"refund","id":"R3","terminal":"kasa-1","original_id":"S3","amount":"20.00"}`, "R3")
+
+	// Refused at accept time, nothing stored: weighed goods on VUK 507.
+	if e := c.errorFor(`{"type":"sale","id":"S4","terminal":"kasa-1","amount":"5.00","items":[{"name":"Peynir","quantity":"0.250","amount":"5.00","vat_rate":1}]}`); e.Code != "invalid_field" || e.Field != "items[0].quantity" {
+		t.Errorf("weighed item = %+v", e)
+	}
+	if e := c.errorFor(`{"type":"end_of_day","id":"EOD2","terminal":"kasa-1","summary":"yes"}`); e.Code != "invalid_field" || e.Field != "summary" {
+		t.Errorf("bad summary = %+v", e)
+	}
+}
+
+// TestPartialAddExpires: a card part waits for its basket to open; if
+// that takes longer than the part's expires_in, the part expires and is
+// never sent (the customer has gone), like a sale.
+func TestPartialAddExpires(t *testing.T) {
+	h := startAgent(t, "", nil)
+	c := h.dial(t)
+	h.sim.SetFaults(iyzicosim.Faults{Latency: 2 * time.Second, Paths: []string{"/v2/terminal-host/gmu/partial-payment/start"}})
+	c.send(`{"type":"partial_start","id":"B1","terminal":"kasa-1","amount":"10.00"}`)
+	c.send(`{"type":"partial_add","id":"B1-1","terminal":"kasa-1","original_id":"B1","amount":"10.00","expires_in":1}`)
+	got := map[string]string{}
+	for len(got) < 2 {
+		if ev := c.next(); ev.Type == "result" {
+			got[ev.ID] = ev.Status
+		}
+	}
+	if got["B1-1"] != "expired" || got["B1"] != "approved" {
+		t.Errorf("results %v, want the part expired and the start approved", got)
+	}
+	if n := h.sim.Hits("/v2/terminal-host/gmu/partial-payment/add-payment"); n != 0 {
+		t.Errorf("the expired part was sent %d times", n)
+	}
+}
+
+// TestVUK509RefusesPartial: a VUK 509 terminal has no partial payment;
+// the agent refuses it at accept time and stores nothing.
+func TestVUK509RefusesPartial(t *testing.T) {
+	cfg := config.Demo()
+	sim := iyzicosim.New(iyzicosim.Options{ClientID: cfg.Iyzico.ClientID, ClientSecret: cfg.Iyzico.ClientSecret,
+		Username: cfg.Iyzico.Username, Password: cfg.Iyzico.Password, Devices: []string{"P00134", "P00135", "P509"}})
+	h := startAgentWith(t, "", sim, nil, func(c *config.Config) {
+		c.Terminals = append(c.Terminals, config.Terminal{Name: "kasa-9", Provider: "iyzico", DeviceID: "P509", Model: "vuk509"})
+	})
+	c := h.dial(t)
+	if e := c.errorFor(`{"type":"partial_start","id":"B9","terminal":"kasa-9","amount":"10.00"}`); e.Code != "unsupported_operation" || !strings.Contains(e.Message, "VUK 509") {
+		t.Errorf("partial_start on 509 = %+v", e)
+	}
+	c.send(`{"type":"query","id":"B9"}`)
+	if ev := c.next(); ev.Type != "error" || ev.Error.Code != "not_found" {
+		t.Errorf("query after refusal = %+v, want not_found", ev)
+	}
+	c.send(`{"type":"sale","id":"S9","terminal":"kasa-9","amount":"10.00"}`)
+	if ev := c.until("result", "S9"); ev.Status != "approved" {
+		t.Errorf("509 sale = %+v", ev)
+	}
+}
