@@ -16,11 +16,13 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/agent/dispatch"
 	"github.com/tezgah/tezgah/agent/protocol"
+	"github.com/tezgah/tezgah/agent/web"
 	"github.com/tezgah/tezgah/agent/wsapi"
 	"github.com/tezgah/tezgah/bridge"
 	"github.com/tezgah/tezgah/outbox"
@@ -49,6 +51,9 @@ type Agent struct {
 	disp      *dispatch.Dispatcher
 	ws        *wsapi.Server
 	terminals map[string]bridge.Terminal
+
+	web       *web.Server
+	workersUp atomic.Bool // the dispatcher's workers are running (for /readyz)
 }
 
 // DBFile is the outbox's file name inside the data directory.
@@ -103,7 +108,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, t := range a.terminals {
 		terms = append(terms, t)
 	}
-	a.disp, err = dispatch.New(store, providers, terms, dispatch.Options{Now: a.opts.Now, Log: a.log})
+	a.web = a.newWeb(terms)
+	a.disp, err = dispatch.New(store, providers, terms, dispatch.Options{Now: a.opts.Now, Log: a.log, Observer: a.web.Metrics()})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -113,6 +119,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		PairingToken:   a.cfg.Agent.PairingToken,
 		MaxFrameBytes:  a.cfg.Agent.MaxFrameBytes,
 		Log:            a.log,
+		Observer:       a.web.Metrics(),
 	})
 
 	ln, err := net.Listen("tcp", a.cfg.Agent.Listen)
@@ -121,16 +128,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/ws", a.ws)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("/", a.web) // status page, /healthz, /readyz, /metrics
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(a.web.Close) // live feeds never go idle by themselves
 
 	dispDone := make(chan error, 1)
 	dctx, stopDisp := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDisp()
-	go func() { dispDone <- a.disp.Run(dctx) }()
+	a.workersUp.Store(true)
+	go func() { err := a.disp.Run(dctx); a.workersUp.Store(false); dispDone <- err }()
 
-	bg.Add(1)
+	bg.Add(2)
 	go func() { defer bg.Done(); a.prune(bgCtx) }()
+	go func() { defer bg.Done(); a.web.Run(bgCtx) }()
 
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()

@@ -123,3 +123,16 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// LastResult returns terminal's most recently finished request, or nil.
+func (s *Store) LastResult(ctx context.Context, terminal string) (*Record, error) {
+	r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+recordCols+` FROM requests
+		WHERE final_at IS NOT NULL AND terminal = ? ORDER BY final_at DESC LIMIT 1`, terminal))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("outbox: last result of %s: %w", terminal, err)
+	}
+	return r, nil
+}

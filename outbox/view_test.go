@@ -52,6 +52,14 @@ func TestViews(t *testing.T) {
 		t.Fatalf("Terminals = %v", terms)
 	}
 
+	last, err := s.LastResult(ctx, "kasa-A")
+	if err != nil || last == nil || last.ID != "A" {
+		t.Fatalf("LastResult(kasa-A) = %+v, %v; want A", last, err)
+	}
+	if last, err := s.LastResult(ctx, "kasa-C"); err != nil || last != nil {
+		t.Fatalf("LastResult(kasa-C) = %+v, %v; want none", last, err)
+	}
+
 	r, err := s.Nudge(ctx, "B")
 	if err != nil {
 		t.Fatal(err)

@@ -58,6 +58,22 @@ type Options struct {
 	// for 2.5 intervals is closed. Default 20s.
 	PingInterval time.Duration
 	Log          *slog.Logger
+	// Observer is told of connections opened, closed and refused, for
+	// metrics. Nil: nobody listens.
+	Observer Observer
+}
+
+// Observer watches connections. Connection is called with "opened",
+// "closed", "refused_host", "refused_token" or "refused_origin"; it must
+// not block.
+type Observer interface {
+	Connection(event string)
+}
+
+func (s *Server) observe(event string) {
+	if s.opts.Observer != nil {
+		s.opts.Observer.Connection(event)
+	}
 }
 
 // Server serves protocol v1.
@@ -153,16 +169,19 @@ func (s *Server) authorized(r *http.Request) bool {
 // ServeHTTP upgrades a request to a protocol v1 connection.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.hostAllowed(r) {
+		s.observe("refused_host")
 		s.log.Warn("refused WebSocket: Host not allowed", "host", r.Host, "remote", r.RemoteAddr)
 		http.Error(w, "tezgah: Host "+r.Host+" is not allowed; add it to agent.allowed_hosts", http.StatusForbidden)
 		return
 	}
 	if !s.authorized(r) {
+		s.observe("refused_token")
 		s.log.Warn("refused WebSocket: no valid pairing token", "remote", r.RemoteAddr)
 		http.Error(w, "tezgah: clients outside this machine need the pairing token (agent.pairing_token)", http.StatusUnauthorized)
 		return
 	}
 	if !s.originAllowed(r) {
+		s.observe("refused_origin")
 		s.log.Warn("refused WebSocket: Origin not allowed", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
 		http.Error(w, "tezgah: Origin not allowed; add it to agent.allowed_origins", http.StatusForbidden)
 		return
@@ -190,6 +209,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.conns[c] = struct{}{}
 	s.wg.Add(2)
 	s.mu.Unlock()
+	s.observe("opened")
 	c.log.Info("register connected")
 	go c.writer()
 	go c.reader()
@@ -455,6 +475,7 @@ func (c *conn) writer() {
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
+		c.s.observe("closed")
 	}()
 	ping := time.NewTicker(c.s.opts.PingInterval)
 	defer ping.Stop()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tezgah/tezgah/agent"
 	"github.com/tezgah/tezgah/agent/config"
+	"github.com/tezgah/tezgah/agent/logging"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -98,7 +99,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if *listen != "" {
 		cfg.Agent.Listen = *listen
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level(cfg.Agent.LogLevel)}))
+	log := logging.New(stderr, level(cfg.Agent.LogLevel)) // redacts secrets and card numbers
 	a, err := agent.New(cfg, agent.Options{
 		Version: version,
 		Log:     log,
