@@ -172,4 +172,3 @@ func screenshot(t *testing.T, b *browser, d *demo, reg *register, path string) {
 		t.Fatal(err)
 	}
 }
-
