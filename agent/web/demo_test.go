@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,17 +24,25 @@ import (
 type demo struct {
 	base  string // http://127.0.0.1:PORT
 	wsURL string
+	logs  *logBuffer
 }
 
 func startDemo(t *testing.T) *demo {
 	t.Helper()
-	cfg := config.Demo()
+	return startAgent(t, config.Demo(), true)
+}
+
+// startAgent runs the agent for cfg on a temp dir and a free loopback
+// port; demo runs the provider simulators in-process.
+func startAgent(t *testing.T, cfg *config.Config, demoMode bool) *demo {
+	t.Helper()
 	cfg.Agent.DataDir = t.TempDir()
 	cfg.Agent.Listen = "127.0.0.1:0"
 	ready := make(chan string, 1)
+	logs := &logBuffer{t: t}
 	a, err := agent.New(cfg, agent.Options{
-		Version: "test", Demo: true,
-		Log:   logging.New(testWriter{t}, slog.LevelInfo),
+		Version: "test", Demo: demoMode,
+		Log:   logging.New(logs, slog.LevelInfo),
 		Ready: func(u string) { ready <- u },
 	})
 	if err != nil {
@@ -42,7 +51,7 @@ func startDemo(t *testing.T) *demo {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	d := &demo{}
+	d := &demo{logs: logs}
 	select {
 	case d.wsURL = <-ready:
 	case err := <-done:
@@ -65,13 +74,25 @@ func startDemo(t *testing.T) *demo {
 	return d
 }
 
-// testWriter sends the agent's log lines to the test log.
-type testWriter struct{ t *testing.T }
+// logBuffer keeps the agent's log lines and copies them to the test log.
+type logBuffer struct {
+	t  *testing.T
+	mu sync.Mutex
+	b  strings.Builder
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.b.Write(p)
+	l.mu.Unlock()
+	l.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func (d *demo) get(t *testing.T, path string) (int, string) {
