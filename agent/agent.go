@@ -221,6 +221,7 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 		return outbox.Event{}, false, err
 	}
 	if !existing {
+		a.log.Info("accepted", "id", c.ID, "terminal", c.Terminal, "op", c.Type)
 		a.disp.Wake(c.Terminal)
 	}
 	return ev, existing, nil
@@ -277,6 +278,7 @@ func (a *Agent) Cancel(ctx context.Context, id string) (outbox.Event, error) {
 	if err == nil {
 		r, _, gerr := a.store.Get(ctx, id)
 		if gerr == nil {
+			a.log.Info("cancelled before it was sent", "id", id, "terminal", r.Terminal)
 			a.disp.Wake(r.Terminal)
 		}
 	}

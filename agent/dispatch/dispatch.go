@@ -255,8 +255,12 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	if !deadline.IsZero() && !deadline.After(now) {
-		if _, err := d.store.ExpireDue(ctx, w.term.Name, now); err != nil {
+		evs, err := d.store.ExpireDue(ctx, w.term.Name, now)
+		if err != nil {
 			return 0, err
+		}
+		for _, e := range evs {
+			d.log.Info("expired: its deadline passed before it could be sent; it never will be", "id", e.ID, "terminal", w.term.Name)
 		}
 		return 0, nil
 	}
@@ -350,6 +354,7 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 		return err
 	}
 	start := time.Now()
+	log.Debug("sending", "attempt", r.Attempts)
 	res, err := prov.Send(w.calls, *req)
 	d.obs.Call(w.term.Provider, w.term.Name, "send", time.Since(start), err)
 	if err == nil {

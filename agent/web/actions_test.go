@@ -95,6 +95,7 @@ func TestCancelQueuedFromThePage(t *testing.T) {
 	if code, res := d.act(t, "cancel", "nope"); code != 404 || res["error"] != "not_found" {
 		t.Errorf("cancel of an unknown id: %d %v, want 404 not_found", code, res)
 	}
+	requestLines(t, d.logs.String(), "C-1", "kasa-1", "accepted", "send did not finish", "cancelled before it was sent")
 	if logs := d.logs.String(); !strings.Contains(logs, `msg="support action" action=cancel id=C-1 remote=127.0.0.1:`) {
 		t.Errorf("the cancel is not in the log:\n%s", logs)
 	}
@@ -137,6 +138,7 @@ func TestReconcileNowFromThePage(t *testing.T) {
 	if ev.Status != "approved" {
 		t.Fatalf("register got %+v, want approved", ev)
 	}
+	requestLines(t, d.logs.String(), "U-1", "kasa-2", "accepted", "send did not finish", "query failed; will try again", "provider never received the request: sending again", "finished")
 	if logs := d.logs.String(); !strings.Contains(logs, `msg="support action" action=reconcile id=U-1`) {
 		t.Errorf("the reconcile is not in the log")
 	}

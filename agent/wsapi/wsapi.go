@@ -430,7 +430,7 @@ func (c *conn) handle(ctx context.Context, data []byte) {
 				c.send(protocol.ErrorEvent(cmd.ID, pe))
 				return
 			}
-			c.send(protocol.ErrorEvent(cmd.ID, c.internal(err)))
+			c.send(protocol.ErrorEvent(cmd.ID, c.internal(err, "id", cmd.ID, "terminal", cmd.Terminal)))
 			return
 		}
 		if existing {
@@ -457,11 +457,13 @@ func (c *conn) lookupError(id string, err error) *protocol.Error {
 	return c.internal(err)
 }
 
-func (c *conn) internal(err error) *protocol.Error {
+// internal answers a failure of the agent itself; attrs name the request
+// for the log, when there is one.
+func (c *conn) internal(err error, attrs ...any) *protocol.Error {
 	if errors.Is(err, outbox.ErrClosed) {
 		return protocol.Errorf(protocol.CodeShuttingDown, "", "the agent is shutting down; nothing was stored, send it again after reconnecting")
 	}
-	c.log.Error("command failed", "err", err)
+	c.log.Error("command failed", append(attrs, "err", err)...)
 	return protocol.Errorf(protocol.CodeUnavailable, "", "the agent could not store the command; nothing was stored, send it again")
 }
 
