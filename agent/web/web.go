@@ -36,6 +36,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -219,7 +220,8 @@ func (s *Server) Run(ctx context.Context) error {
 				s.log.Error("status page: counting events failed", "err", err)
 			}
 		}
-		if wait := s.opts.MinInterval - s.now().Sub(lastPush); wait > 0 && !lastPush.IsZero() {
+		// Throttling is about real time, whatever clock the agent runs on.
+		if wait := s.opts.MinInterval - time.Since(lastPush); wait > 0 && !lastPush.IsZero() {
 			// Coalesce a burst: wait out the interval, then push once.
 			t := time.NewTimer(wait)
 			select {
@@ -234,7 +236,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		if s.hasClients() {
 			s.push(ctx)
-			lastPush = s.now()
+			lastPush = time.Now()
 		}
 		select {
 		case <-ctx.Done():
@@ -414,6 +416,27 @@ type actionRequest struct {
 	ID string `json:"id"`
 }
 
+// maxActionID bounds the id of a support action; register ids are far
+// shorter.
+const maxActionID = 128
+
+// decodeAction reads {"id":"..."} and nothing else.
+func decodeAction(body io.Reader) (string, error) {
+	var req actionRequest
+	dec := json.NewDecoder(io.LimitReader(body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return "", errors.New(`send {"id":"..."} naming the request`)
+	}
+	if dec.More() {
+		return "", errors.New(`send one {"id":"..."} object`)
+	}
+	if req.ID == "" || len(req.ID) > maxActionID || !utf8.ValidString(req.ID) {
+		return "", fmt.Errorf(`"id" must name a request (1 to %d characters)`, maxActionID)
+	}
+	return req.ID, nil
+}
+
 // actionResult is the answer to a support action; Error is a stable code.
 type actionResult struct {
 	OK      bool   `json:"ok"`
@@ -453,15 +476,13 @@ func (s *Server) supportOnly(fn func(ctx context.Context, id string) (int, actio
 			reply(http.StatusUnsupportedMediaType, actionResult{Error: "json_required", Message: `send {"id":"..."} with Content-Type: application/json`})
 			return
 		}
-		var req actionRequest
-		dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil || req.ID == "" || len(req.ID) > 128 {
-			reply(http.StatusBadRequest, actionResult{Error: "invalid_request", Message: `send {"id":"..."} naming the request`})
+		id, err := decodeAction(r.Body)
+		if err != nil {
+			reply(http.StatusBadRequest, actionResult{Error: "invalid_request", Message: err.Error()})
 			return
 		}
-		code, res := fn(r.Context(), req.ID)
-		s.log.Info("support action", "action", strings.TrimPrefix(r.URL.Path, "/api/"), "id", req.ID,
+		code, res := fn(r.Context(), id)
+		s.log.Info("support action", "action", strings.TrimPrefix(r.URL.Path, "/api/"), "id", id,
 			"remote", r.RemoteAddr, "ok", res.OK, "error", res.Error)
 		if res.OK {
 			s.wake()
