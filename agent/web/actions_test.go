@@ -70,7 +70,7 @@ func TestCancelQueuedFromThePage(t *testing.T) {
 	var snap web.Snapshot
 	poll(t, "the sale to wait, cancellable, with iyzico paused", func() bool {
 		snap = d.status(t)
-		return len(snap.Queued) == 1 && snap.Queued[0].ID == "C-1" && snap.Queued[0].Cancellable &&
+		return len(snap.Queued) == 1 && snap.Queued[0].ID == "C-1" && snap.Queued[0].Cancellable && snap.Queued[0].Reason == "rate_limited" &&
 			len(snap.Providers) == 1 && snap.Providers[0].State == "paused" && snap.Terminals[0].State == "paused"
 	}, func() string { b, _ := json.MarshalIndent(snap, "", "  "); return string(b) })
 	if q := snap.Queued[0]; q.Amount != "75.00" || q.Currency != "TRY" || q.Reason != "rate_limited" {
@@ -138,6 +138,7 @@ func TestReconcileNowFromThePage(t *testing.T) {
 	if ev.Status != "approved" {
 		t.Fatalf("register got %+v, want approved", ev)
 	}
+	d.waitLog(t, "msg=finished id=U-1")
 	requestLines(t, d.logs.String(), "U-1", "kasa-2", "accepted", "send did not finish", "query failed; will try again", "provider never received the request: sending again", "finished")
 	if logs := d.logs.String(); !strings.Contains(logs, `msg="support action" action=reconcile id=U-1`) {
 		t.Errorf("the reconcile is not in the log")

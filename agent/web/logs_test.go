@@ -40,8 +40,16 @@ func TestRequestLogLines(t *testing.T) {
 	reg.send(map[string]any{"type": "sale", "id": "L-1", "terminal": "kasa-1", "amount": "5.00",
 		"card_number": "4111111111111111"}) // an unknown field: refused, and never logged
 	reg.sale("L-2", "kasa-2", "5.00")
+	d.waitLog(t, "msg=finished id=L-2")
 	requestLines(t, d.logs.String(), "L-2", "kasa-2", "accepted", "finished")
 	if strings.Contains(d.logs.String(), "4111111111111111") {
 		t.Error("a card number reached the log")
 	}
+}
+
+// waitLog waits for a log line: the worker logs a request's end just
+// after committing it, so the register may have the result first.
+func (d *demo) waitLog(t *testing.T, substr string) {
+	t.Helper()
+	poll(t, "log line "+substr, func() bool { return strings.Contains(d.logs.String(), substr) }, d.logs.String)
 }
