@@ -146,6 +146,18 @@ func TestReconcileNowFromThePage(t *testing.T) {
 	if !time.Now().Before(next) {
 		t.Errorf("result came only at the scheduled query (%v); reconcile now did not hurry it", next)
 	}
+	m := scrape(t, d)
+	for _, name := range []string{
+		`tezgah_retries_total{provider="iyzico",reason="timeout",terminal="kasa-2"}`,
+		`tezgah_retries_total{provider="iyzico",reason="query_timeout",terminal="kasa-2"}`,
+		`tezgah_reconciliations_total{outcome="not_found",provider="iyzico"}`,
+		`tezgah_provider_call_duration_seconds_count{call="query",outcome="error",provider="iyzico"}`,
+		`tezgah_provider_call_duration_seconds_count{call="send",outcome="ok",provider="iyzico"}`,
+	} {
+		if m[name] < 1 {
+			t.Errorf("%s = %v, want at least 1", name, m[name])
+		}
+	}
 	if got := sim.ChargesByReference(); len(got) != 1 {
 		t.Errorf("charges by reference = %v; want exactly one", got)
 	}
