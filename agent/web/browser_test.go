@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
 )
 
 // chromium finds Debian's chromium (.ci/run installs it).
@@ -144,26 +146,42 @@ func TestStatusPageInBrowser(t *testing.T) {
 		`document.documentElement.lang === 'tr' && document.querySelector('#recent tr[data-id="B-0001"] .pill')?.textContent === 'onaylandı'`,
 		10*time.Second)
 
-	if path := os.Getenv("TEZGAH_SCREENSHOT"); path != "" {
-		screenshot(t, b, d, reg, path)
-	}
 	if errs := b.consoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
 
-// screenshot fills the page with a few more transactions, in English,
-// and saves a PNG of it: TEZGAH_SCREENSHOT=$PWD/docs/img/status-page.png
-// go test -run TestStatusPageInBrowser ./agent/web/
-func screenshot(t *testing.T, b *browser, d *demo, reg *register, path string) {
-	t.Helper()
-	for i, amount := range []string{"42.50", "1299.90", "18.00"} {
-		reg.sale(fmt.Sprintf("B-%04d", i+2), []string{"kasa-1", "kasa-2"}[i%2], amount)
+// TestStatusPageScreenshot saves the picture in docs/operations.md: a
+// few sales, then a provider that stops answering, so the page shows an
+// unknown outcome and a queued request too. It runs only when asked:
+//
+//	TEZGAH_SCREENSHOT=$PWD/docs/img/status-page.png go test -run TestStatusPageScreenshot ./agent/web/
+func TestStatusPageScreenshot(t *testing.T) {
+	path := os.Getenv("TEZGAH_SCREENSHOT")
+	if path == "" {
+		t.Skip("set TEZGAH_SCREENSHOT to the PNG file to write")
+	}
+	b := newBrowser(t)
+	d, sim := simAgent(t, iyzicosim.Options{}, 300*time.Millisecond)
+	reg := d.dial(t)
+	for i, amount := range []string{"150.00", "42.50", "1299.90", "18.00"} {
+		reg.sale(fmt.Sprintf("R1-%06d", 120+i), []string{"kasa-1", "kasa-2"}[i%2], amount)
+	}
+	sim.SetFaults(iyzicosim.Faults{Hang: true})
+	reg.send(map[string]string{"type": "sale", "id": "R1-000124", "terminal": "kasa-1", "amount": "89.90"})
+	reg.until("accepted", "R1-000124")
+	reg.send(map[string]string{"type": "sale", "id": "R1-000125", "terminal": "kasa-1", "amount": "12.00"})
+	reg.until("accepted", "R1-000125")
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(d.base+"/")); err != nil {
+		t.Fatal(err)
 	}
 	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`button[data-lang="en"]`))); err != nil {
 		t.Fatal(err)
 	}
-	b.waitFor(t, "the screenshot's sales", `document.querySelector('#recent tr[data-id="B-0004"]') !== null`, 10*time.Second)
+	b.waitFor(t, "an unknown outcome and a queued sale",
+		`document.querySelector('#unknown tr[data-id="R1-000124"]') !== null &&
+		 document.querySelector('#queued tr[data-id="R1-000125"]') !== null &&
+		 document.querySelector('#providers .pill.failing') !== null`, 15*time.Second)
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
@@ -171,4 +189,5 @@ func screenshot(t *testing.T, b *browser, d *demo, reg *register, path string) {
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	sim.SetFaults(iyzicosim.Faults{}) // let the agent stop without waiting on hung calls
 }
