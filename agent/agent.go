@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tezgah/tezgah/agent/config"
@@ -23,6 +24,7 @@ import (
 	"github.com/tezgah/tezgah/agent/filedrop"
 	"github.com/tezgah/tezgah/agent/pairing"
 	"github.com/tezgah/tezgah/agent/protocol"
+	"github.com/tezgah/tezgah/agent/web"
 	"github.com/tezgah/tezgah/agent/wsapi"
 	"github.com/tezgah/tezgah/bridge"
 	"github.com/tezgah/tezgah/bridge/cardvault"
@@ -69,6 +71,9 @@ type Agent struct {
 	// a [vomsis] table. See vomsis.go.
 	cards *cardvault.Vault
 	pages *vomsis.Pages
+
+	web       *web.Server
+	workersUp atomic.Bool // the dispatcher's workers are running (for /readyz)
 }
 
 // DBFile is the outbox's file name inside the data directory.
@@ -125,7 +130,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, t := range a.terminals {
 		terms = append(terms, t)
 	}
-	a.disp, err = dispatch.New(store, providers, terms, dispatch.Options{Now: a.opts.Now, Log: a.log})
+	a.web = a.newWeb(terms)
+	a.disp, err = dispatch.New(store, providers, terms, dispatch.Options{Now: a.opts.Now, Log: a.log, Observer: a.web.Metrics()})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -137,6 +143,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Log:            a.log,
 		// Read on every connection attempt: `tezgah pair` works while
 		// the agent runs.
+		Observer:       a.web.Metrics(),
 		Tokens:                 pairing.Open(dir),
 		RequireTokenOnLoopback: a.cfg.LAN.RequireTokenOnLoopback,
 		MaxConnsPerClient:      a.cfg.LAN.MaxConnectionsPerClient,
@@ -156,7 +163,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/ws", a.ws)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("/", a.web) // status page, /healthz, /readyz, /metrics
 	if err := a.servePages(mux, ln.Addr()); err != nil {
 		ln.Close()
 		return err
@@ -165,14 +172,17 @@ func (a *Agent) Run(ctx context.Context) error {
 		// TLS handshake failures (scanners, registers with a wrong pin)
 		// belong in the structured log, not on bare stderr.
 		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	srv.RegisterOnShutdown(a.web.Close) // live feeds never go idle by themselves
 
 	dispDone := make(chan error, 1)
 	dctx, stopDisp := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDisp()
-	go func() { dispDone <- a.disp.Run(dctx) }()
+	a.workersUp.Store(true)
+	go func() { err := a.disp.Run(dctx); a.workersUp.Store(false); dispDone <- err }()
 
-	bg.Add(1)
+	bg.Add(2)
 	go func() { defer bg.Done(); a.prune(bgCtx) }()
+	go func() { defer bg.Done(); a.web.Run(bgCtx) }()
 
 	// Stopped before bg is waited for, whichever way Run returns.
 	fdCtx, stopFD := context.WithCancel(ctx)
@@ -310,6 +320,7 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 		return outbox.Event{}, false, err
 	}
 	if !existing {
+		a.log.Info("accepted", "id", c.ID, "terminal", c.Terminal, "op", c.Type)
 		a.disp.Wake(c.Terminal)
 	}
 	return ev, existing, nil
@@ -432,6 +443,7 @@ func (a *Agent) Cancel(ctx context.Context, id string) (outbox.Event, error) {
 	if err == nil {
 		r, _, gerr := a.store.Get(ctx, id)
 		if gerr == nil {
+			a.log.Info("cancelled before it was sent", "id", id, "terminal", r.Terminal)
 			a.disp.Wake(r.Terminal)
 		}
 	}

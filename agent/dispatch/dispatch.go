@@ -43,7 +43,35 @@ type Options struct {
 	// and is reconciled on the next start) but a finished call saves a
 	// query, and a customer standing at the terminal.
 	Grace time.Duration // default 10s
+	// Observer is told of provider calls, retries, reconciliations and
+	// pauses, for metrics and the status page. Nil: nobody listens.
+	Observer Observer
 }
+
+// Observer watches the workers. Its methods are called from worker
+// goroutines in the middle of a request's life, so they must be quick
+// and must not block.
+type Observer interface {
+	// Call reports one provider call ("send" or "query") and how long it
+	// took; err is nil when the provider gave an answer.
+	Call(provider, terminal, call string, took time.Duration, err error)
+	// Retry reports a request put back to wait until next, with the
+	// reason code the outbox stores.
+	Retry(provider, terminal, reason string, next time.Time)
+	// Reconciled reports what a query said about a request that may have
+	// reached the provider: the final status, or "not_found".
+	Reconciled(provider, terminal, outcome string)
+	// Paused reports that the provider asked for no calls until until
+	// (Retry-After); every terminal of the provider waits.
+	Paused(provider string, until time.Time)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Call(string, string, string, time.Duration, error) {}
+func (nopObserver) Retry(string, string, string, time.Time)           {}
+func (nopObserver) Reconciled(string, string, string)                 {}
+func (nopObserver) Paused(string, time.Time)                          {}
 
 // Dispatcher owns the workers.
 type Dispatcher struct {
@@ -53,6 +81,7 @@ type Dispatcher struct {
 	log       *slog.Logger
 	base, max time.Duration
 	grace     time.Duration
+	obs       Observer
 
 	mu        sync.Mutex // guards providers, terminals, wake, gates, workers, running, calls
 	terminals map[string]bridge.Terminal
@@ -84,10 +113,13 @@ func New(store *outbox.Store, providers map[string]bridge.Provider, terminals []
 	if opts.Grace <= 0 {
 		opts.Grace = 10 * time.Second
 	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
+	}
 	d := &Dispatcher{
 		store: store, providers: providers,
 		now: opts.Now, log: opts.Log,
-		base: opts.BaseDelay, max: opts.MaxDelay, grace: opts.Grace,
+		base: opts.BaseDelay, max: opts.MaxDelay, grace: opts.Grace, obs: opts.Observer,
 		terminals: map[string]bridge.Terminal{},
 		wake:      map[string]chan struct{}{},
 		gates:     map[string]time.Time{},
@@ -229,8 +261,12 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	if !deadline.IsZero() && !deadline.After(now) {
-		if _, err := d.store.ExpireDue(ctx, w.term.Name, now); err != nil {
+		evs, err := d.store.ExpireDue(ctx, w.term.Name, now)
+		if err != nil {
 			return 0, err
+		}
+		for _, e := range evs {
+			d.log.Info("expired: its deadline passed before it could be sent; it never will be", "id", e.ID, "terminal", w.term.Name)
 		}
 		return 0, nil
 	}
@@ -282,12 +318,20 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 	prov := d.provider(w.term.Provider)
 
 	if r.MaybeSent {
+		start := time.Now()
 		res, err := prov.Query(w.calls, *req)
+		callErr := err
+		if errors.Is(err, bridge.ErrNotFound) {
+			callErr = nil // the provider answered: it never saw it
+		}
+		d.obs.Call(w.term.Provider, w.term.Name, "query", time.Since(start), callErr)
 		switch {
 		case err == nil:
 			log.Info("reconciled by query", "status", res.Status)
+			d.obs.Reconciled(w.term.Provider, w.term.Name, string(res.Status))
 			return w.finish(sctx, r, res, log)
 		case errors.Is(err, bridge.ErrNotFound):
+			d.obs.Reconciled(w.term.Provider, w.term.Name, "not_found")
 			if protocol.Expires(r.Op) && !r.Deadline.IsZero() && !d.now().Before(r.Deadline) {
 				log.Info("provider never received the sale and its deadline passed: expired")
 				_, err := d.store.Finish(sctx, r, outbox.Expired, nil)
@@ -300,6 +344,7 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 			wait := max(d.backoff(w.tries), bridge.RetryAfterOf(err))
 			log.Warn("query failed; will try again", "err", err, "in", wait)
 			w.gateOn(err)
+			d.obs.Retry(w.term.Provider, w.term.Name, "query_"+bridge.CodeOf(err), d.now().Add(wait))
 			_, err := d.store.Defer(sctx, r, r.State, d.now().Add(wait), "query_"+bridge.CodeOf(err))
 			return err
 		}
@@ -314,7 +359,10 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 		}
 		return err
 	}
+	start := time.Now()
+	log.Debug("sending", "attempt", r.Attempts)
 	res, err := prov.Send(w.calls, *req)
+	d.obs.Call(w.term.Provider, w.term.Name, "send", time.Since(start), err)
 	if err == nil {
 		return w.finish(sctx, r, res, log)
 	}
@@ -332,13 +380,16 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 		wait = min(wait, d.base)
 	}
 	log.Warn("send did not finish", "attempt", r.Attempts, "kind", kind, "err", err, "retry_in", wait)
+	d.obs.Retry(w.term.Provider, w.term.Name, bridge.CodeOf(err), d.now().Add(wait))
 	_, err = d.store.Defer(sctx, r, state, d.now().Add(wait), bridge.CodeOf(err))
 	return err
 }
 
 func (w *worker) gateOn(err error) {
 	if ra := bridge.RetryAfterOf(err); ra > 0 {
-		w.d.setGate(w.term.Provider, w.d.now().Add(ra))
+		until := w.d.now().Add(ra)
+		w.d.setGate(w.term.Provider, until)
+		w.d.obs.Paused(w.term.Provider, until)
 	}
 }
 

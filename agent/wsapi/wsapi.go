@@ -81,6 +81,22 @@ type Options struct {
 	PingInterval time.Duration
 	Log          *slog.Logger
 	Now          func() time.Time // for the bad-token slow-down; default time.Now
+	// Observer is told of connections opened, closed and refused, for
+	// metrics. Nil: nobody listens.
+	Observer Observer
+}
+
+// Observer watches connections. Connection is called with "opened",
+// "closed", "refused_host", "refused_token" or "refused_origin"; it must
+// not block.
+type Observer interface {
+	Connection(event string)
+}
+
+func (s *Server) observe(event string) {
+	if s.opts.Observer != nil {
+		s.opts.Observer.Connection(event)
+	}
 }
 
 // Server serves protocol v1.
@@ -166,6 +182,7 @@ func (s *Server) originAllowed(r *http.Request) bool {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	register, no := s.admit(r)
 	if no != nil {
+		s.observe("refused_" + no.code)
 		s.log.Warn("refused WebSocket", "code", no.code, "remote", r.RemoteAddr, "host", r.Host, "origin", r.Header.Get("Origin"))
 		no.write(w)
 		return
@@ -187,6 +204,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws, err := s.up.Upgrade(w, r, nil)
 	if err != nil || full {
 		if full && err == nil {
+			s.observe("refused_" + CodeTooManyConnections)
 			s.log.Warn("refused WebSocket", "code", CodeTooManyConnections, "remote", r.RemoteAddr)
 			closeWith(ws, websocket.ClosePolicyViolation, closeReason(CodeTooManyConnections,
 				"over %d connections from %s; close unused ones", s.opts.MaxConnsPerClient, ip))
@@ -215,6 +233,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.conns[c] = struct{}{}
 	s.wg.Add(2)
 	s.mu.Unlock()
+	s.observe("opened")
 	c.log.Info("register connected")
 	go c.writer()
 	go c.reader()
@@ -480,7 +499,7 @@ func (c *conn) handle(ctx context.Context, data []byte) {
 				c.send(protocol.ErrorEvent(cmd.ID, pe))
 				return
 			}
-			c.send(protocol.ErrorEvent(cmd.ID, c.internal(err)))
+			c.send(protocol.ErrorEvent(cmd.ID, c.internal(err, "id", cmd.ID, "terminal", cmd.Terminal)))
 			return
 		}
 		if existing {
@@ -535,11 +554,13 @@ func (c *conn) lookupError(id string, err error) *protocol.Error {
 	return c.internal(err)
 }
 
-func (c *conn) internal(err error) *protocol.Error {
+// internal answers a failure of the agent itself; attrs name the request
+// for the log, when there is one.
+func (c *conn) internal(err error, attrs ...any) *protocol.Error {
 	if errors.Is(err, outbox.ErrClosed) {
 		return protocol.Errorf(protocol.CodeShuttingDown, "", "the agent is shutting down; nothing was stored, send it again after reconnecting")
 	}
-	c.log.Error("command failed", "err", err)
+	c.log.Error("command failed", append(attrs, "err", err)...)
 	return protocol.Errorf(protocol.CodeUnavailable, "", "the agent could not store the command; nothing was stored, send it again")
 }
 
@@ -554,6 +575,7 @@ func (c *conn) writer() {
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
 		c.s.release(c.ip, c.cl)
+		c.s.observe("closed")
 	}()
 	ping := time.NewTicker(c.s.opts.PingInterval)
 	defer ping.Stop()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tezgah/tezgah/agent"
 	"github.com/tezgah/tezgah/agent/config"
+	"github.com/tezgah/tezgah/agent/logging"
 	"github.com/tezgah/tezgah/agent/tlscert"
 	"github.com/tezgah/tezgah/installer"
 )
@@ -130,7 +131,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	override(cfg)
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level(cfg.Agent.LogLevel)}))
+	log := logging.New(stderr, level(cfg.Agent.LogLevel)) // redacts secrets and card numbers
 	if *asService {
 		l, closeLog, err := serviceLog(cfg, path, stderr)
 		if err != nil {

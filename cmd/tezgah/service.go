@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/tezgah/tezgah/agent/logging"
+
 	"github.com/tezgah/tezgah/agent"
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/installer"
@@ -161,7 +163,7 @@ func serviceLog(cfg *config.Config, path string, stderr io.Writer) (*slog.Logger
 	if err != nil {
 		return nil, nil, err
 	}
-	return slog.New(h), closer, nil
+	return slog.New(logging.Redact(h)), closer, nil // secrets and card numbers never reach a log
 }
 
 // cmdDoctor checks the installation; it exits 1 when any check fails.
