@@ -71,6 +71,10 @@ type Store struct {
 	ringMax int
 	changed chan struct{} // closed and replaced on every publish
 	closed  bool
+	// submitting counts callers between the closed check and handing
+	// their op to the writer; Close waits for them before stopping it,
+	// so no op is ever left in the queue with nobody to run it.
+	submitting sync.WaitGroup
 }
 
 // Open opens (creating if needed) the outbox database at path and brings
@@ -142,6 +146,7 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.submitting.Wait()
 	close(s.stop)
 	<-s.done
 	return s.closeDBs()
@@ -171,11 +176,18 @@ type wtx struct {
 // do runs fn in the writer and waits until its transaction is durable.
 func (s *Store) do(ctx context.Context, fn func(w *wtx) error) ([]Event, error) {
 	o := &op{fn: fn, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	s.submitting.Add(1)
+	s.mu.Unlock()
 	select {
 	case s.ops <- o:
-	case <-s.stop:
-		return nil, ErrClosed
+		s.submitting.Done()
 	case <-ctx.Done():
+		s.submitting.Done()
 		return nil, ctx.Err()
 	}
 	// Once submitted, the op is waited for regardless of ctx: returning

@@ -366,3 +366,29 @@ func TestWaitLogsActionURLWithoutChangingTheRow(t *testing.T) {
 		t.Fatalf("wait on a final request: %v", err)
 	}
 }
+
+// An operation that arrives after Close must fail, not wait forever for
+// a writer that has stopped.
+func TestOpAfterCloseFails(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "outbox.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := s.Accept(ctx, sale(fmt.Sprint("C", i), "kasa-1"))
+			if err != nil && !errors.Is(err, ErrClosed) {
+				t.Errorf("Accept racing Close: %v", err)
+			}
+		}()
+	}
+	s.Close()
+	wg.Wait() // hangs here if an op was queued after the writer stopped
+	if _, _, err := s.Accept(ctx, sale("LATE", "kasa-1")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Accept after Close = %v, want ErrClosed", err)
+	}
+}
