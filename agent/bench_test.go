@@ -24,7 +24,8 @@ func benchAgent(b *testing.B, n int) string {
 	b.Helper()
 	cfg := config.Demo()
 	cfg.Terminals = nil
-	cfg.Paywall = nil
+	cfg.Paywall, cfg.Vomsis = nil, nil
+	cfg.Filedrop.Enabled = false
 	var devices []string
 	for i := 1; i <= n; i++ {
 		dev := fmt.Sprint("DEV", i)

@@ -235,7 +235,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.observe("opened")
 	c.log.Info("register connected")
-	go c.writer()
+	// The stream starts at what is committed now, before the reader can
+	// take a command: the "accepted" of a register's first command must
+	// not fall before the writer's starting point.
+	start := s.b.LastSeq()
+	go c.writer(start)
 	go c.reader()
 }
 
@@ -566,7 +570,7 @@ func (c *conn) internal(err error, attrs ...any) *protocol.Error {
 
 const writeWait = 10 * time.Second
 
-func (c *conn) writer() {
+func (c *conn) writer(cursor int64) {
 	defer c.s.wg.Done()
 	defer func() {
 		c.stop()
@@ -580,7 +584,6 @@ func (c *conn) writer() {
 	ping := time.NewTicker(c.s.opts.PingInterval)
 	defer ping.Stop()
 	b := c.s.b
-	cursor := b.LastSeq()
 	write := func(ev protocol.Event) bool {
 		c.ws.SetWriteDeadline(time.Now().Add(writeWait))
 		if err := c.ws.WriteJSON(ev); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -301,5 +302,20 @@ func TestCallDoesNotBlockOtherCommands(t *testing.T) {
 	callRelease <- struct{}{}
 	if ev := read(t, c); ev.Type != "reply" || ev.ID != "c1" {
 		t.Fatalf("after release = %+v, want c1's reply", ev)
+	}
+}
+
+// A register that sends its first command the moment it connects gets its
+// "accepted": the stream must start before the reader can commit anything.
+func TestFirstCommandAcceptedOnNewConnection(t *testing.T) {
+	ts, _ := serve(t, Options{MaxConnsPerClient: 100})
+	for i := range 50 {
+		c := dial(t, ts, nil)
+		id := fmt.Sprint("F", i)
+		c.WriteMessage(websocket.TextMessage, []byte(`{"type":"sale","id":"`+id+`","terminal":"kasa-1","amount":"1.00"}`))
+		if ev := read(t, c); ev.Type != "accepted" || ev.ID != id {
+			t.Fatalf("connection %d: first frame %+v, want %s accepted", i, ev, id)
+		}
+		c.Close()
 	}
 }

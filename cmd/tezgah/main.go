@@ -152,8 +152,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		Ready: func(url string) {
 			close(ready)
 			fmt.Fprintf(stdout, "tezgah %s listening on %s\n", version, url)
+			page := strings.Replace(strings.TrimSuffix(url, "v1/ws"), "ws", "http", 1) // ws→http, wss→https
+			fmt.Fprintf(stdout, "status page: %s\n", page)
 			if *demo {
-				fmt.Fprintf(stdout, "demo terminals: kasa-1, kasa-2 (iyzico simulator), kasa-3 (Paywall simulator); data in %s\n", cfg.Agent.DataDir)
+				fmt.Fprintf(stdout, "demo terminals: kasa-1, kasa-2 (iyzico simulator), kasa-3 (Paywall simulator), vpos-1 (Vomsis simulator); data in %s\n", cfg.Agent.DataDir)
 				fmt.Fprintln(stdout, `try: {"type":"sale","id":"R1-000123","terminal":"kasa-1","amount":"150.00"}`)
 			}
 			if cfg.Filedrop.Enabled {
