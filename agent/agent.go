@@ -143,7 +143,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Log:            a.log,
 		// Read on every connection attempt: `tezgah pair` works while
 		// the agent runs.
-		Observer:       a.web.Metrics(),
+		Observer:               a.web.Metrics(),
 		Tokens:                 pairing.Open(dir),
 		RequireTokenOnLoopback: a.cfg.LAN.RequireTokenOnLoopback,
 		MaxConnsPerClient:      a.cfg.LAN.MaxConnectionsPerClient,
