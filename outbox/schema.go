@@ -41,6 +41,11 @@ var migrations = []string{
 	// 2: the provider's own id for a request (Paywall PaymentRequestId),
 	// stored the moment it arrives so a lost answer is reconciled by it.
 	`ALTER TABLE requests ADD COLUMN provider_ref TEXT NOT NULL DEFAULT '';`,
+	// 3: a worker asks for its terminal's earliest sale deadline at every
+	// step; during an outage thousands of sales wait, and without this
+	// index each step scanned them all.
+	`CREATE INDEX requests_deadlines ON requests(terminal, deadline)
+		WHERE final_at IS NULL AND maybe_sent = 0 AND deadline > 0;`,
 }
 
 // SchemaVersion is the version this build writes.
