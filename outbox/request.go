@@ -150,7 +150,7 @@ func (w *wtx) flushEvents(seq *int64) error {
 			return fmt.Errorf("outbox: event: %w", err)
 		}
 		next := *seq + 1
-		if _, err := w.tx.Exec(`INSERT INTO events(seq, request_id, at, body) VALUES (?, ?, ?, ?)`,
+		if _, err := w.exec(`INSERT INTO events(seq, request_id, at, body) VALUES (?, ?, ?, ?)`,
 			next, w.events[i].ID, w.events[i].At, body); err != nil {
 			return fmt.Errorf("outbox: event: %w", err)
 		}
@@ -168,7 +168,7 @@ func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bo
 	hash := Hash(r.Body)
 	evs, err := s.do(ctx, func(w *wtx) error {
 		var have string
-		err := w.tx.QueryRow(`SELECT body_hash FROM requests WHERE id = ?`, r.ID).Scan(&have)
+		err := w.queryRow(`SELECT body_hash FROM requests WHERE id = ?`, r.ID).Scan(&have)
 		switch {
 		case err == nil:
 			if have != hash {
@@ -186,7 +186,7 @@ func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bo
 			if err != nil {
 				return fmt.Errorf("outbox: accept %s: %w", r.ID, err)
 			}
-			res, err := w.tx.Exec(`INSERT INTO requests
+			res, err := w.exec(`INSERT INTO requests
 				(id, terminal, op, body, body_hash, reference, original_id, state, deadline, created_at, updated_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT(reference) DO NOTHING`,
@@ -301,7 +301,7 @@ func (s *Store) NextDeadline(ctx context.Context, terminal string) (time.Time, e
 // made, so that a crash mid-call is recovered by query, never by resend.
 func (s *Store) Begin(ctx context.Context, r *Record) (Event, error) {
 	evs, err := s.do(ctx, func(w *wtx) error {
-		res, err := w.tx.Exec(`UPDATE requests SET state = ?, attempts = attempts + 1, maybe_sent = 1, updated_at = ?
+		res, err := w.exec(`UPDATE requests SET state = ?, attempts = attempts + 1, maybe_sent = 1, updated_at = ?
 			WHERE id = ? AND final_at IS NULL AND state IN (?, ?) AND attempts = ?`,
 			Sending, w.now.UnixMilli(), r.ID, Queued, Unknown, r.Attempts)
 		if err != nil {
@@ -332,7 +332,7 @@ func (s *Store) Defer(ctx context.Context, r *Record, state State, next time.Tim
 		return nil, fmt.Errorf("outbox: defer %s: bad state %q", r.ID, state)
 	}
 	evs, err := s.do(ctx, func(w *wtx) error {
-		res, err := w.tx.Exec(`UPDATE requests SET state = ?, next_at = ?, reason = ?, maybe_sent = ?, updated_at = ?
+		res, err := w.exec(`UPDATE requests SET state = ?, next_at = ?, reason = ?, maybe_sent = ?, updated_at = ?
 			WHERE id = ? AND final_at IS NULL`, state, ms(next), reason, r.MaybeSent, w.now.UnixMilli(), r.ID)
 		if err != nil {
 			return fmt.Errorf("outbox: defer %s: %w", r.ID, err)
@@ -360,7 +360,7 @@ func (s *Store) Defer(ctx context.Context, r *Record, state State, next time.Tim
 // back, so it does not log an event.
 func (s *Store) SetProviderRef(ctx context.Context, r *Record, ref string) error {
 	_, err := s.do(ctx, func(w *wtx) error {
-		res, err := w.tx.Exec(`UPDATE requests SET provider_ref = ?, updated_at = ? WHERE id = ? AND final_at IS NULL`,
+		res, err := w.exec(`UPDATE requests SET provider_ref = ?, updated_at = ? WHERE id = ? AND final_at IS NULL`,
 			ref, w.now.UnixMilli(), r.ID)
 		if err != nil {
 			return fmt.Errorf("outbox: provider ref %s: %w", r.ID, err)
@@ -382,7 +382,7 @@ func (s *Store) SetProviderRef(ctx context.Context, r *Record, ref string) error
 func (s *Store) Wait(ctx context.Context, id, actionURL string) (Event, error) {
 	evs, err := s.do(ctx, func(w *wtx) error {
 		var attempts int
-		err := w.tx.QueryRow(`SELECT attempts FROM requests WHERE id = ? AND final_at IS NULL`, id).Scan(&attempts)
+		err := w.queryRow(`SELECT attempts FROM requests WHERE id = ? AND final_at IS NULL`, id).Scan(&attempts)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrStale
 		}
@@ -415,7 +415,7 @@ func (s *Store) Finish(ctx context.Context, r *Record, state State, result []byt
 
 func (w *wtx) finish(id string, attempts int, state State, result []byte, reason string) error {
 	now := w.now.UnixMilli()
-	res, err := w.tx.Exec(`UPDATE requests SET state = ?, result = ?, reason = ?, updated_at = ?, final_at = ?
+	res, err := w.exec(`UPDATE requests SET state = ?, result = ?, reason = ?, updated_at = ?, final_at = ?
 		WHERE id = ? AND final_at IS NULL`, state, result, reason, now, now, id)
 	if err != nil {
 		return fmt.Errorf("outbox: finish %s: %w", id, err)
@@ -470,7 +470,7 @@ func (s *Store) Cancel(ctx context.Context, id string) (Event, error) {
 		var state State
 		var maybeSent bool
 		var attempts int
-		err := w.tx.QueryRow(`SELECT state, maybe_sent, attempts FROM requests WHERE id = ?`, id).Scan(&state, &maybeSent, &attempts)
+		err := w.queryRow(`SELECT state, maybe_sent, attempts FROM requests WHERE id = ?`, id).Scan(&state, &maybeSent, &attempts)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -513,7 +513,7 @@ func (s *Store) Recover(ctx context.Context) (int, error) {
 			return fmt.Errorf("outbox: recover: %w", err)
 		}
 		for i, id := range ids {
-			if _, err := w.tx.Exec(`UPDATE requests SET state = ?, reason = ?, next_at = 0, updated_at = ? WHERE id = ?`,
+			if _, err := w.exec(`UPDATE requests SET state = ?, reason = ?, next_at = 0, updated_at = ? WHERE id = ?`,
 				Unknown, "agent_restarted", w.now.UnixMilli(), id); err != nil {
 				return fmt.Errorf("outbox: recover %s: %w", id, err)
 			}
@@ -531,11 +531,11 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	_, err := s.do(ctx, func(w *wtx) error {
 		cut := before.UnixMilli()
-		if _, err := w.tx.Exec(`DELETE FROM events WHERE request_id IN
+		if _, err := w.exec(`DELETE FROM events WHERE request_id IN
 			(SELECT id FROM requests WHERE final_at IS NOT NULL AND final_at < ?)`, cut); err != nil {
 			return fmt.Errorf("outbox: prune events: %w", err)
 		}
-		res, err := w.tx.Exec(`DELETE FROM requests WHERE final_at IS NOT NULL AND final_at < ?`, cut)
+		res, err := w.exec(`DELETE FROM requests WHERE final_at IS NOT NULL AND final_at < ?`, cut)
 		if err != nil {
 			return fmt.Errorf("outbox: prune requests: %w", err)
 		}

@@ -88,7 +88,7 @@ func (s *Store) Nudge(ctx context.Context, id string) (*Record, error) {
 	_, err := s.do(ctx, func(w *wtx) error {
 		var state State
 		var final bool
-		err := w.tx.QueryRow(`SELECT state, final_at IS NOT NULL FROM requests WHERE id = ?`, id).Scan(&state, &final)
+		err := w.queryRow(`SELECT state, final_at IS NOT NULL FROM requests WHERE id = ?`, id).Scan(&state, &final)
 		if err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return ErrNotFound
@@ -98,7 +98,7 @@ func (s *Store) Nudge(ctx context.Context, id string) (*Record, error) {
 		if final || (state != Queued && state != Unknown) {
 			return ErrStale
 		}
-		_, err = w.tx.Exec(`UPDATE requests SET next_at = 0, updated_at = ? WHERE id = ?`, w.now.UnixMilli(), id)
+		_, err = w.exec(`UPDATE requests SET next_at = 0, updated_at = ? WHERE id = ?`, w.now.UnixMilli(), id)
 		if err != nil {
 			return fmt.Errorf("outbox: nudge %s: %w", id, err)
 		}
@@ -115,7 +115,7 @@ func (s *Store) Nudge(ctx context.Context, id string) (*Record, error) {
 // SQLite's write lock and commits. It writes no row.
 func (s *Store) Ping(ctx context.Context) error {
 	_, err := s.do(ctx, func(w *wtx) error {
-		_, err := w.tx.Exec(`UPDATE requests SET n = n WHERE 0`)
+		_, err := w.exec(`UPDATE requests SET n = n WHERE 0`)
 		return err
 	})
 	if err != nil {
