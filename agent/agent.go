@@ -458,7 +458,6 @@ func (a *Agent) Status(ctx context.Context) (protocol.Event, error) {
 	}
 	last := a.store.LastSeq()
 	a.mu.RLock()
-	defer a.mu.RUnlock()
 	ev := protocol.Event{
 		Type:    "status",
 		LastSeq: &last,
@@ -473,7 +472,42 @@ func (a *Agent) Status(ctx context.Context) (protocol.Event, error) {
 		}
 		ev.Terminals = append(ev.Terminals, ti)
 	}
+	probes := map[int]bridge.Prober{}
+	terms := map[int]bridge.Terminal{}
+	for i, ti := range ev.Terminals {
+		t := a.terminals[ti.Name]
+		if p, ok := a.provs[t.Provider].(bridge.Prober); ok {
+			probes[i], terms[i] = p, t
+		}
+	}
+	a.mu.RUnlock()
+	a.probe(ctx, ev.Terminals, probes, terms)
 	return ev, nil
+}
+
+// probeTimeout bounds how long status waits for a provider to say whether
+// its terminals are reachable: the register is waiting for the answer.
+const probeTimeout = 3 * time.Second
+
+// probe asks, all at once, the providers that can tell whether their
+// terminals are reachable now.
+func (a *Agent) probe(ctx context.Context, out []protocol.TerminalInfo, probes map[int]bridge.Prober, terms map[int]bridge.Terminal) {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, p := range probes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := p.Connected(ctx, terms[i])
+			if err != nil {
+				out[i].ConnectivityError = bridge.CodeOf(err)
+				return
+			}
+			out[i].Connected = &ok
+		}()
+	}
+	wg.Wait()
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -199,3 +199,33 @@ func TestDemoModeServesPaywall(t *testing.T) {
 		seen[r.ID] = true
 	}
 }
+
+// status tells a register whether each Paywall terminal is reachable,
+// asking Paywall's connectivity check; other providers' terminals carry
+// no such field.
+func TestStatusShowsPaywallConnectivity(t *testing.T) {
+	h := startAgent(t, "", nil)
+	c := h.dial(t)
+	connected := func() map[string]*bool {
+		c.send(`{"type":"status"}`)
+		out := map[string]*bool{}
+		for _, ti := range c.until("status", "").Terminals {
+			out[ti.Name] = ti.Connected
+		}
+		return out
+	}
+	got := connected()
+	if got["kasa-3"] == nil || !*got["kasa-3"] || got["kasa-1"] != nil {
+		t.Fatalf("connected = kasa-3 %v, kasa-1 %v; want true and absent", got["kasa-3"], got["kasa-1"])
+	}
+	body := `{"disconnected":["` + h.cfg.Terminals[2].DeviceID + `"]}`
+	req, _ := http.NewRequest(http.MethodPut, h.cfg.Paywall.BaseURL+"/_sim/faults", strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := connected(); got["kasa-3"] == nil || *got["kasa-3"] {
+		t.Fatalf("after the terminal's socket went down: connected = %v, want false", got["kasa-3"])
+	}
+}

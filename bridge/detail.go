@@ -105,3 +105,10 @@ type Caller interface {
 
 // RememberFunc stores a provider-assigned id durably. See Request.Remember.
 type RememberFunc func(ctx context.Context, providerRef string) error
+
+// Prober is implemented by adapters that can tell whether a terminal is
+// reachable right now without moving money (Paywall's connectivity
+// check). The agent asks it for the status command.
+type Prober interface {
+	Connected(ctx context.Context, t Terminal) (bool, error)
+}

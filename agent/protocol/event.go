@@ -57,6 +57,11 @@ type TerminalInfo struct {
 	Pending       int    `json:"pending"`
 	Unknown       int    `json:"unknown"`
 	OldestPending string `json:"oldest_pending_at,omitempty"`
+	// Connected is the provider's word on whether the physical terminal
+	// is reachable now, for providers that can tell (Paywall); absent
+	// for the others. ConnectivityError says why it could not be asked.
+	Connected         *bool  `json:"connected,omitempty"`
+	ConnectivityError string `json:"connectivity_error,omitempty"`
 }
 
 // ErrorEvent is the event for a bad command.

@@ -78,6 +78,15 @@ func callError(err error) error {
 	return err
 }
 
+// Connected implements bridge.Prober with the connectivity check.
+func (c *Client) Connected(ctx context.Context, t bridge.Terminal) (bool, error) {
+	ok, err := c.connected(ctx, t)
+	if err != nil {
+		return false, callError(err)
+	}
+	return ok, nil
+}
+
 func (c *Client) connected(ctx context.Context, t bridge.Terminal) (bool, error) {
 	id, tag := target(t)
 	var out Connectivity
