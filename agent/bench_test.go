@@ -19,8 +19,8 @@ import (
 )
 
 // benchAgent starts an agent with n terminals on an in-process simulator
-// with zero latency.
-func benchAgent(b *testing.B, n int) string {
+// that answers every call after latency.
+func benchAgent(b *testing.B, n int, latency time.Duration) string {
 	b.Helper()
 	cfg := config.Demo()
 	cfg.Terminals = nil
@@ -34,6 +34,7 @@ func benchAgent(b *testing.B, n int) string {
 	}
 	sim := iyzicosim.New(iyzicosim.Options{ClientID: cfg.Iyzico.ClientID, ClientSecret: cfg.Iyzico.ClientSecret,
 		Username: cfg.Iyzico.Username, Password: cfg.Iyzico.Password, Devices: devices})
+	sim.SetFaults(iyzicosim.Faults{Latency: latency})
 	ts := httptest.NewServer(sim)
 	b.Cleanup(ts.Close)
 	cfg.Iyzico.BaseURL = ts.URL
@@ -46,7 +47,13 @@ func benchAgent(b *testing.B, n int) string {
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
 	b.Cleanup(func() { cancel(); <-done })
-	return <-ready
+	select {
+	case u := <-ready:
+		return u
+	case <-done:
+		b.Fatal("agent did not start")
+		return ""
+	}
 }
 
 type msg struct {
@@ -56,65 +63,78 @@ type msg struct {
 }
 
 // BenchmarkAcceptLatency: one command in, its "accepted" out, over real
-// WebSocket connections, with 1 and 64 registers sending at once.
+// WebSocket connections, with 1 and 64 registers sending at once. With
+// provider=instant the simulator answers at once, so the workers carry
+// every accepted sale to it flat out on the same cores; with
+// provider=card it answers after 2 s, as a terminal does while the
+// customer presents the card, and the workers mostly wait — a shop's
+// real load.
 func BenchmarkAcceptLatency(b *testing.B) {
-	for _, conns := range []int{1, 64} {
-		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
-			url := benchAgent(b, 2)
-			var next atomic.Int64
-			lat := make([]time.Duration, b.N)
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			for c := range conns {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					ws, _, err := websocket.DefaultDialer.Dial(url, nil)
-					if err != nil {
+	for _, bc := range []struct {
+		name    string
+		latency time.Duration
+	}{{"instant", 0}, {"card", 2 * time.Second}} {
+		for _, conns := range []int{1, 64} {
+			b.Run(fmt.Sprintf("provider=%s/conns=%d", bc.name, conns), func(b *testing.B) {
+				benchAccept(b, benchAgent(b, 2, bc.latency), conns)
+			})
+		}
+	}
+}
+
+func benchAccept(b *testing.B, url string, conns int) {
+	var next atomic.Int64
+	lat := make([]time.Duration, b.N)
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer ws.Close()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				id := fmt.Sprintf("B%d-%d", c, i)
+				t0 := time.Now()
+				ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"sale","id":"`+id+`","terminal":"kasa-1","amount":"1.00","expires_in":3600}`))
+				for {
+					var m msg
+					if err := ws.ReadJSON(&m); err != nil {
 						b.Error(err)
 						return
 					}
-					defer ws.Close()
-					for {
-						i := next.Add(1) - 1
-						if i >= int64(b.N) {
-							return
-						}
-						id := fmt.Sprintf("B%d-%d", c, i)
-						t0 := time.Now()
-						ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"sale","id":"`+id+`","terminal":"kasa-1","amount":"1.00","expires_in":3600}`))
-						for {
-							var m msg
-							if err := ws.ReadJSON(&m); err != nil {
-								b.Error(err)
-								return
-							}
-							if m.Type == "error" {
-								b.Errorf("%s: %s", id, m.Error)
-								return
-							}
-							if m.Type == "accepted" && m.ID == id {
-								break
-							}
-						}
-						lat[i] = time.Since(t0)
+					if m.Type == "error" {
+						b.Errorf("%s: %s", id, m.Error)
+						return
 					}
-				}()
+					if m.Type == "accepted" && m.ID == id {
+						break
+					}
+				}
+				lat[i] = time.Since(t0)
 			}
-			wg.Wait()
-			b.StopTimer()
-			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-		})
+		}()
 	}
+	wg.Wait()
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
 
 // BenchmarkSalesEndToEnd: sales from accept to approved result across 50
 // terminals against the simulator with zero latency.
 func BenchmarkSalesEndToEnd(b *testing.B) {
 	const terminals = 50
-	url := benchAgent(b, terminals)
+	url := benchAgent(b, terminals, 0)
 	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
 		b.Fatal(err)
