@@ -52,7 +52,10 @@ func run(settle, window time.Duration) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	defer cmd.Wait()
+	defer func() {
+		cmd.Process.Signal(os.Interrupt) // a graceful stop, as a service manager does
+		cmd.Wait()
+	}()
 	// Wait for the "listening" line, so start-up work is not counted.
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
