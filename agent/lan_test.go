@@ -137,21 +137,12 @@ func TestAdvertisingFollowsListenAndConfig(t *testing.T) {
 			cfg.Agent.DataDir = t.TempDir()
 			cfg.Agent.Listen = tc.listen
 			cfg.LAN.Advertise = tc.advertise
-			ready := make(chan string, 1)
-			a, err := New(cfg, Options{Version: "test", Log: testLog(t), Demo: true, Ready: func(u string) { ready <- u }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- a.Run(ctx) }()
-			t.Cleanup(func() { cancel(); <-done })
-			u := <-ready
+			u := runAgent(t, cfg, Options{Version: "test", Log: testLog(t), Demo: true}).url
 			port := u[strings.LastIndex(u, ":")+1 : strings.LastIndex(u, "/v1/ws")]
 
 			// Absence is checked over a window long enough for the
 			// announcements the positive cases get within it.
-			bctx, bcancel := context.WithTimeout(ctx, 3*time.Second)
+			bctx, bcancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer bcancel()
 			var found *discovery.Entry
 			if err := discovery.Browse(bctx, func(e discovery.Entry) bool {

@@ -128,16 +128,8 @@ func TestPaywallCancelWithdraws(t *testing.T) {
 	cfg.Paywall.BaseURL = startPaywallSim(t, cfg, func(o *paywallsim.Options) { o.PickupDelay = time.Hour; o.Now = clk.Now }).URL
 	cfg.Agent.DataDir = t.TempDir()
 	cfg.Agent.Listen = "127.0.0.1:0"
-	ready := make(chan string, 1)
-	a, err := New(cfg, Options{Version: "test", Log: testLog(t), Ready: func(u string) { ready <- u }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	h := &harness{url: <-ready, cfg: cfg}
+	h := runAgent(t, cfg, Options{Version: "test", Log: testLog(t)})
+	a := h.a
 	c := h.dial(t)
 
 	c.send(`{"type":"sale","id":"W1","terminal":"kasa-9","amount":"12.00"}`)
@@ -172,22 +164,7 @@ func TestDemoModeServesPaywall(t *testing.T) {
 	cfg := config.Demo()
 	cfg.Agent.DataDir = t.TempDir()
 	cfg.Agent.Listen = "127.0.0.1:0"
-	ready := make(chan string, 1)
-	a, err := New(cfg, Options{Version: "test", Demo: true, Log: testLog(t), Ready: func(u string) { ready <- u }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	var url string
-	select {
-	case url = <-ready:
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	}
-	h := &harness{url: url, cfg: cfg}
+	h := runAgent(t, cfg, Options{Version: "test", Demo: true, Log: testLog(t)})
 	c := h.dial(t)
 	c.send(`{"type":"sale","id":"D3","terminal":"kasa-3","amount":"15.00"}`)
 	c.send(`{"type":"sale","id":"D1","terminal":"kasa-1","amount":"15.00"}`)
