@@ -139,12 +139,7 @@ func TestSaleRefundVoidEndOfDay(t *testing.T) {
 		t.Fatalf("second event %+v, want sending", ev)
 	}
 	res := c.until("result", "S1")
-	var pay struct {
-		Provider  string `json:"provider"`
-		PaymentID string `json:"payment_id"`
-		Amount    string `json:"amount"`
-	}
-	json.Unmarshal(res.Payment, &pay)
+	pay := paymentOf(t, res)
 	if res.Status != "approved" || pay.Provider != "iyzico" || pay.PaymentID == "" || pay.Amount != "150.00" {
 		t.Fatalf("result %+v payment %s", res, res.Payment)
 	}

@@ -67,12 +67,7 @@ func TestPaywallOverWebSocket(t *testing.T) {
 	  "items":[{"name":"Saç Tıraşı","quantity":"1","amount":"22.00","vat_rate":10}],
 	  "customer":{"type":"individual","first_name":"Eda","last_name":"Meda","identity_number":"11111111110"}}`)
 	res := c.until("result", "P1")
-	var pay struct {
-		Provider  string `json:"provider"`
-		PaymentID string `json:"payment_id"`
-		Amount    string `json:"amount"`
-	}
-	json.Unmarshal(res.Payment, &pay)
+	pay := paymentOf(t, res)
 	if res.Status != "approved" || pay.Provider != "paywall" || pay.PaymentID == "" || pay.Amount != "22.00" {
 		t.Fatalf("result %+v payment %s", res, res.Payment)
 	}

@@ -2,10 +2,12 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/tezgah/tezgah/agent/config"
+	"github.com/tezgah/tezgah/agent/protocol"
 )
 
 // runAgent runs a real agent built from cfg and opts until the test ends,
@@ -52,4 +54,25 @@ func runAgent(t *testing.T, cfg *config.Config, opts Options) *harness {
 		t.Fatal("agent did not listen")
 	}
 	return h
+}
+
+// payment is the part of a result's payment object the tests check.
+type payment struct {
+	Provider  string `json:"provider"`
+	PaymentID string `json:"payment_id"`
+	MaskedPAN string `json:"masked_pan"`
+	Amount    string `json:"amount"`
+}
+
+// paymentOf decodes ev's payment object; an approved result without one
+// fails the test.
+func paymentOf(t *testing.T, ev protocol.Event) payment {
+	t.Helper()
+	var p payment
+	if ev.Status == "approved" {
+		if err := json.Unmarshal(ev.Payment, &p); err != nil {
+			t.Fatalf("payment of %s: %v (%s)", ev.ID, err, ev.Payment)
+		}
+	}
+	return p
 }

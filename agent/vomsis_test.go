@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bytes"
-	"encoding/json"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -156,13 +155,7 @@ func TestVomsisSaleKeepsCardOffDiskAndLogs(t *testing.T) {
 		t.Fatalf("3-D flow: %d %v", status, err)
 	}
 	res := c.until("result", "CNP-1")
-	var pay struct {
-		Provider  string `json:"provider"`
-		PaymentID string `json:"payment_id"`
-		MaskedPAN string `json:"masked_pan"`
-		Amount    string `json:"amount"`
-	}
-	json.Unmarshal(res.Payment, &pay)
+	pay := paymentOf(t, res)
 	if res.Status != "approved" || pay.Provider != "vomsis" || len(pay.PaymentID) != 15 || pay.MaskedPAN != "450803******4509" || pay.Amount != "150.00" {
 		t.Fatalf("result %+v payment %s", res, res.Payment)
 	}
