@@ -12,6 +12,7 @@ import (
 
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/bridge/paywall/paywallsim"
+	"github.com/tezgah/tezgah/internal/testwait"
 )
 
 // simClock is paywallsim's time: real time plus an offset the test moves,
@@ -131,17 +132,10 @@ func TestPaywallCancelWithdraws(t *testing.T) {
 	c.until("accepted", "W1")
 	// Wait until the PaymentRequestId is stored: then the sale is on the
 	// terminal's queue at Paywall.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.For(t, "the PaymentRequestId to be stored", 10*time.Second, func() bool {
 		r, _, err := a.store.Get(context.Background(), "W1")
-		if err == nil && r.ProviderRef != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("PaymentRequestId never stored")
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition
-	}
+		return err == nil && r.ProviderRef != ""
+	}, nil)
 	clk.Add(6 * time.Second) // past the 5-second rule, before pick-up
 	c.send(`{"type":"cancel","id":"W1"}`)
 	res := c.until("result", "W1")
