@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -67,39 +66,8 @@ func startAgentWith(t *testing.T, dir string, sim *iyzicosim.Server, wrap func(h
 	if tune != nil {
 		tune(cfg)
 	}
-	ready := make(chan string, 1)
-	a, err := New(cfg, Options{Version: "test", Log: testLog(t), Ready: func(u string) { ready <- u }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	h := &harness{sim: sim, cfg: cfg, dir: dir, a: a}
-	select {
-	case h.url = <-ready:
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not listen")
-	}
-	stopped := false
-	h.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("agent did not shut down")
-		}
-	}
-	t.Cleanup(h.stop)
+	h := runAgent(t, cfg, Options{Version: "test", Log: testLog(t)})
+	h.sim = sim
 	return h
 }
 
@@ -171,12 +139,7 @@ func TestSaleRefundVoidEndOfDay(t *testing.T) {
 		t.Fatalf("second event %+v, want sending", ev)
 	}
 	res := c.until("result", "S1")
-	var pay struct {
-		Provider  string `json:"provider"`
-		PaymentID string `json:"payment_id"`
-		Amount    string `json:"amount"`
-	}
-	json.Unmarshal(res.Payment, &pay)
+	pay := paymentOf(t, res)
 	if res.Status != "approved" || pay.Provider != "iyzico" || pay.PaymentID == "" || pay.Amount != "150.00" {
 		t.Fatalf("result %+v payment %s", res, res.Payment)
 	}

@@ -76,40 +76,14 @@ func runTLSAgent(t *testing.T, dir string) (url, fp string, stop func()) {
 	cfg.Agent.Listen = "127.0.0.1:0"
 	cfg.LAN.TLS = true
 	cfg.LAN.RequireTokenOnLoopback = true
-	ready, fps := make(chan string, 1), make(chan string, 1)
-	a, err := New(cfg, Options{Version: "test", Log: testLog(t), Demo: true,
-		Ready: func(u string) { ready <- u }, TLSReady: func(f string) { fps <- f }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	select {
-	case url = <-ready:
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not listen")
-	}
+	fps := make(chan string, 1)
+	h := runAgent(t, cfg, Options{Version: "test", Log: testLog(t), Demo: true, TLSReady: func(f string) { fps <- f }})
 	select {
 	case fp = <-fps:
 	default:
 		t.Fatal("TLSReady was not called before Ready")
 	}
-	var once bool
-	stop = func() {
-		if once {
-			return
-		}
-		once = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return url, fp, stop
+	return h.url, fp, h.stop
 }
 
 // The agent advertises exactly when it listens beyond loopback and
@@ -137,21 +111,12 @@ func TestAdvertisingFollowsListenAndConfig(t *testing.T) {
 			cfg.Agent.DataDir = t.TempDir()
 			cfg.Agent.Listen = tc.listen
 			cfg.LAN.Advertise = tc.advertise
-			ready := make(chan string, 1)
-			a, err := New(cfg, Options{Version: "test", Log: testLog(t), Demo: true, Ready: func(u string) { ready <- u }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- a.Run(ctx) }()
-			t.Cleanup(func() { cancel(); <-done })
-			u := <-ready
+			u := runAgent(t, cfg, Options{Version: "test", Log: testLog(t), Demo: true}).url
 			port := u[strings.LastIndex(u, ":")+1 : strings.LastIndex(u, "/v1/ws")]
 
 			// Absence is checked over a window long enough for the
 			// announcements the positive cases get within it.
-			bctx, bcancel := context.WithTimeout(ctx, 3*time.Second)
+			bctx, bcancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer bcancel()
 			var found *discovery.Entry
 			if err := discovery.Browse(bctx, func(e discovery.Entry) bool {

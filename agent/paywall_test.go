@@ -12,6 +12,7 @@ import (
 
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/bridge/paywall/paywallsim"
+	"github.com/tezgah/tezgah/internal/testwait"
 )
 
 // simClock is paywallsim's time: real time plus an offset the test moves,
@@ -67,12 +68,7 @@ func TestPaywallOverWebSocket(t *testing.T) {
 	  "items":[{"name":"Saç Tıraşı","quantity":"1","amount":"22.00","vat_rate":10}],
 	  "customer":{"type":"individual","first_name":"Eda","last_name":"Meda","identity_number":"11111111110"}}`)
 	res := c.until("result", "P1")
-	var pay struct {
-		Provider  string `json:"provider"`
-		PaymentID string `json:"payment_id"`
-		Amount    string `json:"amount"`
-	}
-	json.Unmarshal(res.Payment, &pay)
+	pay := paymentOf(t, res)
 	if res.Status != "approved" || pay.Provider != "paywall" || pay.PaymentID == "" || pay.Amount != "22.00" {
 		t.Fatalf("result %+v payment %s", res, res.Payment)
 	}
@@ -128,33 +124,18 @@ func TestPaywallCancelWithdraws(t *testing.T) {
 	cfg.Paywall.BaseURL = startPaywallSim(t, cfg, func(o *paywallsim.Options) { o.PickupDelay = time.Hour; o.Now = clk.Now }).URL
 	cfg.Agent.DataDir = t.TempDir()
 	cfg.Agent.Listen = "127.0.0.1:0"
-	ready := make(chan string, 1)
-	a, err := New(cfg, Options{Version: "test", Log: testLog(t), Ready: func(u string) { ready <- u }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	h := &harness{url: <-ready, cfg: cfg}
+	h := runAgent(t, cfg, Options{Version: "test", Log: testLog(t)})
+	a := h.a
 	c := h.dial(t)
 
 	c.send(`{"type":"sale","id":"W1","terminal":"kasa-9","amount":"12.00"}`)
 	c.until("accepted", "W1")
 	// Wait until the PaymentRequestId is stored: then the sale is on the
 	// terminal's queue at Paywall.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.For(t, "the PaymentRequestId to be stored", 10*time.Second, func() bool {
 		r, _, err := a.store.Get(context.Background(), "W1")
-		if err == nil && r.ProviderRef != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("PaymentRequestId never stored")
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition
-	}
+		return err == nil && r.ProviderRef != ""
+	}, nil)
 	clk.Add(6 * time.Second) // past the 5-second rule, before pick-up
 	c.send(`{"type":"cancel","id":"W1"}`)
 	res := c.until("result", "W1")
@@ -172,22 +153,7 @@ func TestDemoModeServesPaywall(t *testing.T) {
 	cfg := config.Demo()
 	cfg.Agent.DataDir = t.TempDir()
 	cfg.Agent.Listen = "127.0.0.1:0"
-	ready := make(chan string, 1)
-	a, err := New(cfg, Options{Version: "test", Demo: true, Log: testLog(t), Ready: func(u string) { ready <- u }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	var url string
-	select {
-	case url = <-ready:
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	}
-	h := &harness{url: url, cfg: cfg}
+	h := runAgent(t, cfg, Options{Version: "test", Demo: true, Log: testLog(t)})
 	c := h.dial(t)
 	c.send(`{"type":"sale","id":"D3","terminal":"kasa-3","amount":"15.00"}`)
 	c.send(`{"type":"sale","id":"D1","terminal":"kasa-1","amount":"15.00"}`)

@@ -2,8 +2,6 @@ package agent
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -68,39 +66,7 @@ func startVposAgent(t *testing.T, threeDS time.Duration) *vposHarness {
 	cfg.Agent.Listen = "127.0.0.1:0"
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ready := make(chan string, 1)
-	a, err := New(cfg, Options{Version: "test", Log: log, Ready: func(u string) { ready <- u }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	h := &harness{cfg: cfg, dir: cfg.Agent.DataDir}
-	select {
-	case h.url = <-ready:
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not listen")
-	}
-	stopped := false
-	h.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("agent did not shut down")
-		}
-	}
-	t.Cleanup(h.stop)
+	h := runAgent(t, cfg, Options{Version: "test", Log: log})
 	return &vposHarness{harness: h, vsim: vsim, logs: logs}
 }
 
@@ -189,13 +155,7 @@ func TestVomsisSaleKeepsCardOffDiskAndLogs(t *testing.T) {
 		t.Fatalf("3-D flow: %d %v", status, err)
 	}
 	res := c.until("result", "CNP-1")
-	var pay struct {
-		Provider  string `json:"provider"`
-		PaymentID string `json:"payment_id"`
-		MaskedPAN string `json:"masked_pan"`
-		Amount    string `json:"amount"`
-	}
-	json.Unmarshal(res.Payment, &pay)
+	pay := paymentOf(t, res)
 	if res.Status != "approved" || pay.Provider != "vomsis" || len(pay.PaymentID) != 15 || pay.MaskedPAN != "450803******4509" || pay.Amount != "150.00" {
 		t.Fatalf("result %+v payment %s", res, res.Payment)
 	}
@@ -304,30 +264,7 @@ func TestDemoModeServesVomsis(t *testing.T) {
 	cfg := config.Demo()
 	cfg.Agent.DataDir = t.TempDir()
 	cfg.Agent.Listen = "127.0.0.1:0"
-	ready := make(chan string, 1)
-	a, err := New(cfg, Options{Version: "test", Demo: true, Log: testLog(t), Ready: func(u string) { ready <- u }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("agent did not stop")
-		}
-	})
-	h := &harness{cfg: cfg, dir: cfg.Agent.DataDir}
-	select {
-	case h.url = <-ready:
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not listen")
-	}
+	h := runAgent(t, cfg, Options{Version: "test", Demo: true, Log: testLog(t)})
 	c := h.dial(t)
 	c.send(`{"type":"sale","id":"DEMO-1","terminal":"vpos-1","amount":"3.55",` + cardJSON + `}`)
 	if _, err := vomsissim.Browse(http.DefaultClient, waitingURL(t, c, "DEMO-1"), true); err != nil {

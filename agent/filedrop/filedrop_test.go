@@ -2,16 +2,13 @@ package filedrop_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,6 +18,7 @@ import (
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/agent/filedrop"
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
+	"github.com/tezgah/tezgah/internal/agenttest"
 )
 
 // env is a real agent (SQLite outbox, dispatcher, iyzico adapter) on the
@@ -34,19 +32,8 @@ type env struct {
 func startAgent(t testing.TB, edit func(*config.Config)) *env {
 	t.Helper()
 	cfg := config.Demo()
-	sim := iyzicosim.New(iyzicosim.Options{
-		ClientID: cfg.Iyzico.ClientID, ClientSecret: cfg.Iyzico.ClientSecret,
-		Username: cfg.Iyzico.Username, Password: cfg.Iyzico.Password,
-		Devices: []string{"P00134", "P00135"},
-	})
-	ts := httptest.NewServer(sim)
-	t.Cleanup(ts.Close)
-	cfg.Iyzico.BaseURL = ts.URL
 	// The demo's other providers play no part here.
-	cfg.Paywall, cfg.Vomsis = nil, nil
-	cfg.Terminals = slices.DeleteFunc(cfg.Terminals, func(t config.Terminal) bool { return t.Provider != "iyzico" })
-	cfg.Agent.DataDir = t.TempDir()
-	cfg.Agent.Listen = "127.0.0.1:0"
+	sim := agenttest.IyzicoOnly(t, cfg, iyzicosim.Options{})
 	cfg.Filedrop.Enabled = true
 	cfg.Filedrop.StableFor.Duration = 50 * time.Millisecond
 	cfg.Filedrop.Rescan.Duration = 200 * time.Millisecond
@@ -56,36 +43,11 @@ func startAgent(t testing.TB, edit func(*config.Config)) *env {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan string, 1)
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a, err := agent.New(cfg, agent.Options{Version: "test", Log: log, Ready: func(u string) { ready <- u }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not start")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("agent did not stop")
-		}
-	})
+	agenttest.Run(t, cfg, agent.Options{Version: "test", Log: log})
 	return &env{sim: sim, dir: agent.FiledropDir(cfg), cfg: cfg}
 }
 

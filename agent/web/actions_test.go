@@ -3,8 +3,6 @@ package web_test
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/agent/web"
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
+	"github.com/tezgah/tezgah/internal/agenttest"
 )
 
 // simAgent runs the agent against an iyzico simulator of the test's own,
@@ -19,17 +18,8 @@ import (
 func simAgent(t *testing.T, opts iyzicosim.Options, timeout time.Duration) (*demo, *iyzicosim.Server) {
 	t.Helper()
 	cfg := config.Demo()
-	opts.ClientID, opts.ClientSecret = cfg.Iyzico.ClientID, cfg.Iyzico.ClientSecret
-	opts.Username, opts.Password = cfg.Iyzico.Username, cfg.Iyzico.Password
-	opts.Devices = []string{"P00134", "P00135"}
-	sim := iyzicosim.New(opts)
-	ts := httptest.NewServer(sim)
-	t.Cleanup(ts.Close)
-	cfg.Iyzico.BaseURL = ts.URL
+	sim := agenttest.IyzicoOnly(t, cfg, opts)
 	cfg.Iyzico.Timeout.Duration = timeout
-	// Only the iyzico terminals: the test's simulator is the provider.
-	cfg.Paywall, cfg.Vomsis = nil, nil
-	cfg.Terminals = slices.DeleteFunc(cfg.Terminals, func(t config.Terminal) bool { return t.Provider != "iyzico" })
 	return startAgent(t, cfg, false), sim
 }
 

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/agent/logging"
 	"github.com/tezgah/tezgah/agent/protocol"
+	"github.com/tezgah/tezgah/internal/agenttest"
 )
 
 // demo is the demo agent (in-process iyzico simulator, terminals kasa-1
@@ -36,41 +36,13 @@ func startDemo(t *testing.T) *demo {
 // port; demo runs the provider simulators in-process.
 func startAgent(t *testing.T, cfg *config.Config, demoMode bool) *demo {
 	t.Helper()
-	cfg.Agent.DataDir = t.TempDir()
-	cfg.Agent.Listen = "127.0.0.1:0"
-	ready := make(chan string, 1)
 	logs := &logBuffer{t: t}
-	a, err := agent.New(cfg, agent.Options{
-		Version: "test", Demo: demoMode,
-		Log:   logging.New(logs, slog.LevelInfo),
-		Ready: func(u string) { ready <- u },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
 	d := &demo{logs: logs}
-	select {
-	case d.wsURL = <-ready:
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not listen")
-	}
-	d.base = "http://" + strings.TrimSuffix(strings.TrimPrefix(d.wsURL, "ws://"), "/v1/ws")
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("agent did not shut down")
-		}
+	d.wsURL = agenttest.Run(t, cfg, agent.Options{
+		Version: "test", Demo: demoMode,
+		Log: logging.New(logs, slog.LevelInfo),
 	})
+	d.base = "http://" + strings.TrimSuffix(strings.TrimPrefix(d.wsURL, "ws://"), "/v1/ws")
 	return d
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tezgah/tezgah/agent/pairing"
 	"github.com/tezgah/tezgah/agent/protocol"
+	"github.com/tezgah/tezgah/internal/testwait"
 )
 
 // These tests run over real loopback connections. Loopback clients are
@@ -316,16 +317,7 @@ func TestSilentConnectionClosed(t *testing.T) {
 // waitFor polls cond until it holds or 5 s pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
+	testwait.For(t, what, 5*time.Second, cond, nil)
 }
 
 // The handshake's headers and query come from anyone on the network: no

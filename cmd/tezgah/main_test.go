@@ -24,6 +24,7 @@ import (
 	"github.com/tezgah/tezgah/agent"
 	"github.com/tezgah/tezgah/agent/protocol"
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
+	"github.com/tezgah/tezgah/internal/testwait"
 	"github.com/tezgah/tezgah/outbox"
 )
 
@@ -135,16 +136,7 @@ func TestSIGHUPReload(t *testing.T) {
 // waitFor polls cond until it holds, with a deadline.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.After(20 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
+	testwait.For(t, what, 20*time.Second, cond, nil)
 }
 
 func TestDoctorCommand(t *testing.T) {
