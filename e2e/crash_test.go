@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,7 +24,17 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	agentBin, simBin := build(t)
 	dir := t.TempDir()
-	logf := processLog(t, dir)
+	logf, _ := os.Create(dir + "/log.txt")
+	defer logf.Close()
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(dir + "/log.txt")
+			if len(b) > 20000 {
+				b = b[len(b)-20000:]
+			}
+			t.Logf("process logs (tail):\n%s", b)
+		}
+	})
 
 	const terminals, registers, perRegister, kills = 4, 4, 60, 6
 	seed := uint64(time.Now().UnixNano())
@@ -54,13 +65,43 @@ func TestCrashRecovery(t *testing.T) {
 		go func() { defer wg.Done(); r.run(ctx) }()
 	}
 
-	crashAgent(t, rng, kills, agent, &url, logf, agentBin, "run", "--config", cfg)
+	for k := range kills {
+		// Kill at a random moment: how far the stream got is up to chance.
+		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)
+		agent.kill()
+		t.Logf("kill %d: agent SIGKILLed", k+1)
+		agent = start(t, agentListening, logf, agentBin, "run", "--config", cfg)
+		url.Store(agent.addr)
+	}
 
-	waitRegisters(t, 120*time.Second, "every sale to reach a final result at its register", regs)
+	waitFor(t, 120*time.Second, "every sale to reach a final result at its register", func() bool {
+		for _, r := range regs {
+			if !r.done() {
+				return false
+			}
+		}
+		return true
+	})
 	cancel()
 	wg.Wait()
 
-	approved, statuses := approvedSales(t, regs) // payment id -> request id
+	approved := map[string]string{} // payment id -> request id
+	statuses := map[string]int{}
+	for _, r := range regs {
+		for _, p := range r.problems {
+			t.Error(p)
+		}
+		for id, ev := range r.results {
+			statuses[ev.Status]++
+			if ev.Status == "approved" {
+				if ev.Payment.PaymentID == "" {
+					t.Errorf("%s approved without a payment id", id)
+				}
+				approved[ev.Payment.PaymentID] = id
+			}
+		}
+	}
+	t.Logf("results: %v", statuses)
 
 	charges := map[string]int{}
 	sales := 0

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,7 +16,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -195,82 +193,4 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		case <-tick.C:
 		}
 	}
-}
-
-// processLog opens the file every process of the test writes its output
-// to, and prints its tail if the test fails: the processes' side of a
-// failure is usually the part that explains it.
-func processLog(t *testing.T, dir string) *os.File {
-	t.Helper()
-	path := filepath.Join(dir, "log.txt")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Registered before any process starts, so it runs after their kills.
-	t.Cleanup(func() {
-		f.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(path)
-			if len(b) > 20000 {
-				b = b[len(b)-20000:]
-			}
-			t.Logf("process logs (tail):\n%s", b)
-		}
-	})
-	return f
-}
-
-// crashAgent SIGKILLs agent kills times at random moments and starts it
-// again each time with args, publishing each new address in url for the
-// registers to reconnect to. It returns the agent left running.
-func crashAgent(t *testing.T, rng *rand.Rand, kills int, agent *proc, url *atomic.Value, logw io.Writer, bin string, args ...string) *proc {
-	t.Helper()
-	for k := range kills {
-		// Kill at a random moment: how far the stream got is up to chance.
-		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)
-		agent.kill()
-		t.Logf("kill %d: agent SIGKILLed", k+1)
-		agent = start(t, agentListening, logw, bin, args...)
-		url.Store(agent.addr)
-	}
-	return agent
-}
-
-// waitRegisters waits until every register holds a final result for every
-// command it sent.
-func waitRegisters(t *testing.T, d time.Duration, what string, regs []*register) {
-	t.Helper()
-	waitFor(t, d, what, func() bool {
-		for _, r := range regs {
-			if !r.done() {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-// approvedSales reports every register's problems as errors and returns
-// the sales reported approved (payment id -> request id) and a count of
-// results by status.
-func approvedSales(t *testing.T, regs []*register) (approved map[string]string, statuses map[string]int) {
-	t.Helper()
-	approved, statuses = map[string]string{}, map[string]int{}
-	for _, r := range regs {
-		for _, p := range r.problems {
-			t.Error(p)
-		}
-		for id, ev := range r.results {
-			statuses[ev.Status]++
-			if ev.Status == "approved" {
-				if ev.Payment.PaymentID == "" {
-					t.Errorf("%s approved without a payment id", id)
-				}
-				approved[ev.Payment.PaymentID] = id
-			}
-		}
-	}
-	t.Logf("results: %v", statuses)
-	return approved, statuses
 }

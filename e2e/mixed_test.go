@@ -73,7 +73,17 @@ func TestMixedShopCrashRecovery(t *testing.T) {
 	}
 	agentBin, simBin := build(t)
 	dir := t.TempDir()
-	logf := processLog(t, dir)
+	logf, _ := os.Create(dir + "/log.txt")
+	defer logf.Close()
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(dir + "/log.txt")
+			if len(b) > 20000 {
+				b = b[len(b)-20000:]
+			}
+			t.Logf("process logs (tail):\n%s", b)
+		}
+	})
 
 	const iyzicoTerminals, registers, perRegister, kills = 2, 4, 40, 5
 	terminals := iyzicoTerminals + len(paywallTerminals)
@@ -106,13 +116,42 @@ func TestMixedShopCrashRecovery(t *testing.T) {
 		go func() { defer wg.Done(); r.run(ctx) }()
 	}
 
-	crashAgent(t, rng, kills, agent, &url, logf, agentBin, "run", "--config", cfg)
+	for k := range kills {
+		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond) // a random moment to kill at
+		agent.kill()
+		t.Logf("kill %d: agent SIGKILLed", k+1)
+		agent = start(t, agentListening, logf, agentBin, "run", "--config", cfg)
+		url.Store(agent.addr)
+	}
 
-	waitRegisters(t, 100*time.Second, "every sale to reach a final result at its register", regs)
+	waitFor(t, 100*time.Second, "every sale to reach a final result at its register", func() bool {
+		for _, r := range regs {
+			if !r.done() {
+				return false
+			}
+		}
+		return true
+	})
 	cancel()
 	wg.Wait()
 
-	approved, _ := approvedSales(t, regs) // payment id -> request id
+	approved := map[string]string{} // payment id -> request id
+	statuses := map[string]int{}
+	for _, r := range regs {
+		for _, p := range r.problems {
+			t.Error(p)
+		}
+		for id, ev := range r.results {
+			statuses[ev.Status]++
+			if ev.Status == "approved" {
+				if ev.Payment.PaymentID == "" {
+					t.Errorf("%s approved without a payment id", id)
+				}
+				approved[ev.Payment.PaymentID] = id
+			}
+		}
+	}
+	t.Logf("results: %v", statuses)
 
 	sales := 0
 	charges := map[string]int{}
@@ -160,7 +199,8 @@ func TestSlowPaywallDoesNotDelayIyzico(t *testing.T) {
 	}
 	agentBin, simBin := build(t)
 	dir := t.TempDir()
-	logf := processLog(t, dir)
+	logf, _ := os.Create(dir + "/log.txt")
+	defer logf.Close()
 	sim := start(t, simListening, logf, simBin, "--listen", "127.0.0.1:0", "--devices", devices(1),
 		"--paywall-terminals", strings.Join(paywallTerminals, ","))
 	setFaults(t, sim.addr+"/paywall", map[string]any{"latency": int64(4 * time.Second)})
