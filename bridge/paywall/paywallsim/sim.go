@@ -41,6 +41,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tezgah/tezgah/bridge/internal/simfault"
 	"github.com/tezgah/tezgah/bridge/paywall"
 	"github.com/tezgah/tezgah/money"
 )
@@ -165,6 +166,13 @@ func (s *Server) SetFaults(f Faults) {
 	s.mu.Unlock()
 }
 
+// currentFaults returns the injected faults in force.
+func (s *Server) currentFaults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults
+}
+
 // Ledger returns a copy of every money movement so far.
 func (s *Server) Ledger() []Entry {
 	s.mu.Lock()
@@ -277,7 +285,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Ledger())
 		return
 	case "/_sim/faults":
-		s.adminFaults(w, r)
+		simfault.Serve(w, r, s.currentFaults, s.SetFaults)
 		return
 	}
 	var h func(raw []byte) answer
@@ -314,26 +322,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.serve(w, r, h)
-}
-
-func (s *Server) adminFaults(w http.ResponseWriter, r *http.Request) {
-	switch r.Method {
-	case http.MethodGet:
-		s.mu.Lock()
-		f := s.faults
-		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, f)
-	case http.MethodPut, http.MethodPost:
-		var f Faults
-		if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		s.SetFaults(f)
-		writeJSON(w, http.StatusOK, f)
-	default:
-		http.Error(w, "GET or PUT", http.StatusMethodNotAllowed)
-	}
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, h func([]byte) answer) {

@@ -34,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tezgah/tezgah/bridge/internal/simfault"
 	"github.com/tezgah/tezgah/bridge/vomsis"
 	"github.com/tezgah/tezgah/money"
 )
@@ -149,6 +150,13 @@ func (s *Server) SetFaults(f Faults) {
 	s.faults = f
 }
 
+// currentFaults returns the injected faults in force.
+func (s *Server) currentFaults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults
+}
+
 // Ledger returns a copy of every money movement so far.
 func (s *Server) Ledger() []Entry {
 	s.mu.Lock()
@@ -221,23 +229,7 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request, rest string) {
 	case "/ledger":
 		writeJSON(w, http.StatusOK, s.Ledger())
 	case "/faults":
-		switch r.Method {
-		case http.MethodGet:
-			s.mu.Lock()
-			f := s.faults
-			s.mu.Unlock()
-			writeJSON(w, http.StatusOK, f)
-		case http.MethodPut, http.MethodPost:
-			var f Faults
-			if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			s.SetFaults(f)
-			writeJSON(w, http.StatusOK, f)
-		default:
-			http.Error(w, "GET or PUT", http.StatusMethodNotAllowed)
-		}
+		simfault.Serve(w, r, s.currentFaults, s.SetFaults)
 	case "/3ds":
 		s.acs(w, r)
 	case "/3ds/complete":
