@@ -289,6 +289,7 @@ func (s *Server) Conns() int {
 type item struct {
 	ev     protocol.Event
 	resume *int64
+	ack    chan struct{} // closed once the writer has taken the resume
 }
 
 type conn struct {
@@ -466,9 +467,17 @@ func (c *conn) handle(ctx context.Context, data []byte) {
 		}
 		c.send(ev)
 	case protocol.TypeResume:
-		since := cmd.Since
+		// The reader waits until the writer has moved its cursor: events
+		// of commands read after the resume must come after the replay,
+		// or the stream would go back in seq.
+		since, ack := cmd.Since, make(chan struct{})
 		select {
-		case c.out <- item{resume: &since}:
+		case c.out <- item{resume: &since, ack: ack}:
+		case <-c.done:
+			return
+		}
+		select {
+		case <-ack:
 		case <-c.done:
 		}
 	case protocol.TypeQuery:
@@ -625,6 +634,7 @@ func (c *conn) writer(cursor int64) {
 				c.mu.Unlock()
 				cursor = min(*it.resume, b.LastSeq())
 				last := b.LastSeq()
+				close(it.ack)
 				if !write(protocol.Event{Type: "resumed", Since: it.resume, LastSeq: &last}) {
 					return
 				}

@@ -319,3 +319,33 @@ func TestFirstCommandAcceptedOnNewConnection(t *testing.T) {
 		c.Close()
 	}
 }
+
+// A register that resumes and at once sends a command sees every seq once,
+// in increasing order: the command's events never come before the replay.
+func TestResumeThenCommandKeepsSeqIncreasing(t *testing.T) {
+	ts, store := serve(t, Options{MaxConnsPerClient: 100})
+	ctx := context.Background()
+	for i := range 3 { // history to replay
+		store.Accept(ctx, outbox.NewRequest{ID: fmt.Sprint("OLD", i), Terminal: "kasa-1", Op: "sale", Body: []byte(fmt.Sprint(i))})
+	}
+	for i := range 20 {
+		c := dial(t, ts, nil)
+		id := fmt.Sprint("N", i)
+		c.WriteMessage(websocket.TextMessage, []byte(`{"type":"resume","since":0}`))
+		c.WriteMessage(websocket.TextMessage, []byte(`{"type":"sale","id":"`+id+`","terminal":"kasa-1","amount":"1.00"}`))
+		var last int64
+		for {
+			ev := read(t, c)
+			if ev.Seq != 0 {
+				if ev.Seq <= last {
+					t.Fatalf("round %d: seq %d after %d (%s %s)", i, ev.Seq, last, ev.Type, ev.ID)
+				}
+				last = ev.Seq
+			}
+			if ev.Type == "accepted" && ev.ID == id {
+				break
+			}
+		}
+		c.Close()
+	}
+}
