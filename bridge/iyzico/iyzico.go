@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -206,14 +205,14 @@ func (c *Client) form(ctx context.Context, path string, form url.Values, basic b
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return &bridge.Error{Kind: bridge.NotSent, Code: "connect_failed", Err: fmt.Errorf("iyzico: login: %w", scrub(err))}
+		return &bridge.Error{Kind: bridge.NotSent, Code: "connect_failed", Err: fmt.Errorf("iyzico: login: %w", bridge.Scrub(err))}
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
 		e := &bridge.Error{Kind: bridge.NotSent, Code: "auth_failed", Err: fmt.Errorf("iyzico: %s: HTTP %d", path, resp.StatusCode)}
 		if resp.StatusCode == http.StatusTooManyRequests {
-			e.Code, e.RetryAfter = "rate_limited", retryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())
+			e.Code, e.RetryAfter = "rate_limited", bridge.RetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())
 		}
 		return e
 	}
@@ -225,13 +224,6 @@ func (c *Client) form(ctx context.Context, path string, form url.Values, basic b
 
 // scrub drops the URL from a transport error (it is the host only, but
 // keep errors uniform and short).
-func scrub(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
 
 // apiError is a business answer with a failure status (§5).
 type apiError struct {
@@ -296,35 +288,22 @@ func readAnswer(path string, status int, raw []byte, out any) (reauth bool, err 
 	return false, nil
 }
 
-// post sends one request. httptrace tells whether the request was
+// post sends one request. bridge.Do tells whether the request was
 // written: a failure before that is NotSent, after it Unknown.
 func (c *Client) post(ctx context.Context, path string, body []byte) ([]byte, int, error) {
 	tok, err := c.token(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
-	var mu sync.Mutex
-	wrote := false
-	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { mu.Lock(); wrote = true; mu.Unlock() }}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.cfg.BaseURL+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.BaseURL+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, 0, fmt.Errorf("iyzico: %s: %w", path, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := c.http.Do(req)
-	mu.Lock()
-	sent := wrote
-	mu.Unlock()
+	resp, err := bridge.Do(c.http, req, "iyzico: "+path)
 	if err != nil {
-		if !sent {
-			return nil, 0, &bridge.Error{Kind: bridge.NotSent, Code: "connect_failed", Err: fmt.Errorf("iyzico: %s: %w", path, scrub(err))}
-		}
-		code := "connection_lost"
-		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-			code = "timeout"
-		}
-		return nil, 0, &bridge.Error{Kind: bridge.Unknown, Code: code, Err: fmt.Errorf("iyzico: %s: %w", path, scrub(err))}
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
@@ -334,35 +313,16 @@ func (c *Client) post(ctx context.Context, path string, body []byte) ([]byte, in
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		return nil, 0, &bridge.Error{Kind: bridge.NotSent, Code: "rate_limited",
-			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), c.cfg.Now()), Err: fmt.Errorf("iyzico: %s: HTTP 429", path)}
+			RetryAfter: bridge.RetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now()), Err: fmt.Errorf("iyzico: %s: HTTP 429", path)}
 	case resp.StatusCode == http.StatusServiceUnavailable:
 		// A 503 says the service did not take the request. iyzico does not
 		// document it; the agent queries before any resend regardless.
 		return nil, 0, &bridge.Error{Kind: bridge.NotSent, Code: "http_503",
-			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), c.cfg.Now()), Err: fmt.Errorf("iyzico: %s: HTTP 503", path)}
+			RetryAfter: bridge.RetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now()), Err: fmt.Errorf("iyzico: %s: HTTP 503", path)}
 	case resp.StatusCode >= 500:
 		return nil, 0, &bridge.Error{Kind: bridge.Unknown, Code: "http_" + strconv.Itoa(resp.StatusCode), Err: fmt.Errorf("iyzico: %s: HTTP %d", path, resp.StatusCode)}
 	}
 	return raw, resp.StatusCode, nil
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
-}
-
-// retryAfter reads Retry-After as seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // classify turns a failure answer into a final result or a bridge.Error,

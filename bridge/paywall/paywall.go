@@ -30,11 +30,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -221,7 +219,7 @@ func (e *apiError) is(code int, client string) bool {
 
 // do sends one call and decodes a successful Result into out (when out is
 // not nil). It returns *apiError for a failure answer and *bridge.Error
-// when there is no readable answer. httptrace tells whether the request
+// when there is no readable answer. bridge.Do tells whether the request
 // was written: a failure before that is NotSent, after it Unknown.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
@@ -232,10 +230,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		}
 		body = bytes.NewReader(b)
 	}
-	var mu sync.Mutex
-	wrote := false
-	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { mu.Lock(); wrote = true; mu.Unlock() }}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, c.cfg.BaseURL+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.cfg.BaseURL+path, body)
 	if err != nil {
 		return fmt.Errorf("paywall: %s: %w", path, err)
 	}
@@ -245,19 +240,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("apikeyprivate", c.cfg.APIKey)
 	req.Header.Set("apiclientprivate", c.cfg.APIClient)
-	resp, err := c.http.Do(req)
-	mu.Lock()
-	sent := wrote
-	mu.Unlock()
+	resp, err := bridge.Do(c.http, req, "paywall: "+path)
 	if err != nil {
-		if !sent {
-			return &bridge.Error{Kind: bridge.NotSent, Code: "connect_failed", Err: fmt.Errorf("paywall: %s: %w", path, scrub(err))}
-		}
-		code := "connection_lost"
-		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-			code = "timeout"
-		}
-		return &bridge.Error{Kind: bridge.Unknown, Code: code, Err: fmt.Errorf("paywall: %s: %w", path, scrub(err))}
+		return err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
@@ -267,12 +252,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		return &bridge.Error{Kind: bridge.NotSent, Code: "rate_limited",
-			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), c.cfg.Now()), Err: fmt.Errorf("paywall: %s: HTTP 429", path)}
+			RetryAfter: bridge.RetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now()), Err: fmt.Errorf("paywall: %s: HTTP 429", path)}
 	case resp.StatusCode == http.StatusServiceUnavailable:
 		// Paywall does not document 503; as for iyzico it is read as "not
 		// taken", and the agent queries before any resend regardless.
 		return &bridge.Error{Kind: bridge.NotSent, Code: "http_503",
-			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), c.cfg.Now()), Err: fmt.Errorf("paywall: %s: HTTP 503", path)}
+			RetryAfter: bridge.RetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now()), Err: fmt.Errorf("paywall: %s: HTTP 503", path)}
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		// Refused keys: nothing was done. Retrying will not help until
 		// the configuration is fixed, but nothing is lost either.
@@ -294,32 +279,6 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return &bridge.Error{Kind: bridge.Unknown, Code: "bad_response", Err: fmt.Errorf("paywall: %s: result: %w", path, err)}
 	}
 	return nil
-}
-
-func scrub(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
-}
-
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // ---- validation and mapping ----

@@ -29,8 +29,6 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptrace"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,7 +179,7 @@ func (c *Client) loginToken(ctx context.Context) (string, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return "", &bridge.Error{Kind: bridge.NotSent, Code: "connect_failed", Err: fmt.Errorf("vomsis: token: %w", scrub(err))}
+		return "", &bridge.Error{Kind: bridge.NotSent, Code: "connect_failed", Err: fmt.Errorf("vomsis: token: %w", bridge.Scrub(err))}
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -203,19 +201,6 @@ func (c *Client) dropToken(tok string) {
 		c.token = ""
 	}
 	c.mu.Unlock()
-}
-
-func scrub(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
 }
 
 // retryAfter reads Retry-After (seconds or a date), else the rate-limit
@@ -331,17 +316,14 @@ func message(raw []byte) string {
 	return "no message"
 }
 
-// once makes one HTTP request. httptrace tells whether it was written: a
+// once makes one HTTP request. bridge.Do tells whether it was written: a
 // failure before that is NotSent, after it Unknown.
 func (c *Client) once(ctx context.Context, method, path string, body []byte, tok string) ([]byte, int, error) {
-	var mu sync.Mutex
-	wrote := false
-	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { mu.Lock(); wrote = true; mu.Unlock() }}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, c.cfg.BaseURL+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, c.cfg.BaseURL+path, rd)
 	if err != nil {
 		return nil, 0, &bridge.Error{Kind: bridge.NotSent, Code: "bad_request", Err: fmt.Errorf("vomsis: %s: bad URL", path)}
 	}
@@ -350,20 +332,9 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte, tok
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := c.http.Do(req)
-	mu.Lock()
-	sent := wrote
-	mu.Unlock()
+	resp, err := bridge.Do(c.http, req, "vomsis: "+path)
 	if err != nil {
-		// The transport error names only the URL, never the body.
-		if !sent {
-			return nil, 0, &bridge.Error{Kind: bridge.NotSent, Code: "connect_failed", Err: fmt.Errorf("vomsis: %s: %w", path, scrub(err))}
-		}
-		code := "connection_lost"
-		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-			code = "timeout"
-		}
-		return nil, 0, &bridge.Error{Kind: bridge.Unknown, Code: code, Err: fmt.Errorf("vomsis: %s: %w", path, scrub(err))}
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
