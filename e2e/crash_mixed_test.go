@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,17 +26,7 @@ func TestCrashRecoveryMixed(t *testing.T) {
 	}
 	agentBin, simBin := build(t)
 	dir := t.TempDir()
-	logf, _ := os.Create(dir + "/log.txt")
-	defer logf.Close()
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(dir + "/log.txt")
-			if len(b) > 20000 {
-				b = b[len(b)-20000:]
-			}
-			t.Logf("process logs (tail):\n%s", b)
-		}
-	})
+	logf := processLog(t, dir)
 
 	const terminals, registers, baskets, kills = 4, 4, 24, 6
 	seed := uint64(time.Now().UnixNano())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,17 +23,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	agentBin, simBin := build(t)
 	dir := t.TempDir()
-	logf, _ := os.Create(dir + "/log.txt")
-	defer logf.Close()
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(dir + "/log.txt")
-			if len(b) > 20000 {
-				b = b[len(b)-20000:]
-			}
-			t.Logf("process logs (tail):\n%s", b)
-		}
-	})
+	logf := processLog(t, dir)
 
 	const terminals, registers, perRegister, kills = 4, 4, 60, 6
 	seed := uint64(time.Now().UnixNano())

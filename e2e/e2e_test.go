@@ -194,3 +194,25 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 	}
 }
+
+// processLog is the file the test's processes log to; if the test fails,
+// its tail goes into the test's output.
+func processLog(t *testing.T, dir string) *os.File {
+	t.Helper()
+	path := filepath.Join(dir, "log.txt")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(path)
+			if len(b) > 20000 {
+				b = b[len(b)-20000:]
+			}
+			t.Logf("process logs (tail):\n%s", b)
+		}
+	})
+	return f
+}

@@ -22,17 +22,7 @@ func TestFiledropCrash(t *testing.T) {
 	}
 	agentBin, simBin := build(t)
 	dir := t.TempDir()
-	logf, _ := os.Create(filepath.Join(dir, "log.txt"))
-	defer logf.Close()
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "log.txt"))
-			if len(b) > 20000 {
-				b = b[len(b)-20000:]
-			}
-			t.Logf("process logs (tail):\n%s", b)
-		}
-	})
+	logf := processLog(t, dir)
 
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)

@@ -73,17 +73,7 @@ func TestMixedShopCrashRecovery(t *testing.T) {
 	}
 	agentBin, simBin := build(t)
 	dir := t.TempDir()
-	logf, _ := os.Create(dir + "/log.txt")
-	defer logf.Close()
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(dir + "/log.txt")
-			if len(b) > 20000 {
-				b = b[len(b)-20000:]
-			}
-			t.Logf("process logs (tail):\n%s", b)
-		}
-	})
+	logf := processLog(t, dir)
 
 	const iyzicoTerminals, registers, perRegister, kills = 2, 4, 40, 5
 	terminals := iyzicoTerminals + len(paywallTerminals)
@@ -199,8 +189,7 @@ func TestSlowPaywallDoesNotDelayIyzico(t *testing.T) {
 	}
 	agentBin, simBin := build(t)
 	dir := t.TempDir()
-	logf, _ := os.Create(dir + "/log.txt")
-	defer logf.Close()
+	logf := processLog(t, dir)
 	sim := start(t, simListening, logf, simBin, "--listen", "127.0.0.1:0", "--devices", devices(1),
 		"--paywall-terminals", strings.Join(paywallTerminals, ","))
 	setFaults(t, sim.addr+"/paywall", map[string]any{"latency": int64(4 * time.Second)})

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -21,17 +20,7 @@ func TestProviderOutage(t *testing.T) {
 	}
 	agentBin, simBin := build(t)
 	dir := t.TempDir()
-	logf, _ := os.Create(dir + "/log.txt")
-	defer logf.Close()
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(dir + "/log.txt")
-			if len(b) > 20000 {
-				b = b[len(b)-20000:]
-			}
-			t.Logf("process logs (tail):\n%s", b)
-		}
-	})
+	logf := processLog(t, dir)
 
 	sim := start(t, simListening, logf, simBin, "--listen", "127.0.0.1:0", "--devices", devices(2))
 	simAddr := strings.TrimPrefix(sim.addr, "http://")
