@@ -113,7 +113,12 @@ type Server struct {
 	closed    bool
 	clients   map[string]*client // by remote IP, while it has connections
 	penalties map[string]*penalty
+	routing   bool // the router runs (route.go)
 	wg        sync.WaitGroup
+
+	rmu         sync.Mutex         // guards watchers and every conn's interest
+	watchers    map[string][]*conn // request id → connections it is routed to
+	stopRouting chan struct{}
 }
 
 // client is one remote address with open connections.
@@ -149,7 +154,8 @@ func New(b Backend, opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{b: b, opts: opts, log: opts.Log, conns: map[*conn]struct{}{},
-		clients: map[string]*client{}, penalties: map[string]*penalty{}}
+		clients: map[string]*client{}, penalties: map[string]*penalty{},
+		watchers: map[string][]*conn{}, stopRouting: make(chan struct{})}
 	s.hosts = append([]string{"localhost"}, opts.AllowedHosts...)
 	if h, err := os.Hostname(); err == nil && h != "" {
 		// What discovery advertises (SRV target <host>.local) and what
@@ -215,6 +221,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &conn{
 		s: s, ws: ws, cl: cl, ip: ip,
 		out:      make(chan item, 64),
+		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		interest: map[string]bool{},
 		calls:    make(chan struct{}, maxCalls),
@@ -230,15 +237,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.release(ip, cl)
 		return
 	}
+	// The stream starts at what is committed now, before the reader can
+	// take a command: the "accepted" of a register's first command must
+	// not fall before the writer's (or the router's) starting point.
+	start := s.b.LastSeq()
+	s.startRouting(start)
 	s.conns[c] = struct{}{}
 	s.wg.Add(2)
 	s.mu.Unlock()
 	s.observe("opened")
 	c.log.Info("register connected")
-	// The stream starts at what is committed now, before the reader can
-	// take a command: the "accepted" of a register's first command must
-	// not fall before the writer's starting point.
-	start := s.b.LastSeq()
 	go c.writer(start)
 	go c.reader()
 }
@@ -263,6 +271,9 @@ func (s *Server) release(ip string, cl *client) {
 // everything they were sent is in the outbox.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.stopRouting)
+	}
 	s.closed = true
 	for c := range s.conns {
 		c.stop()
@@ -302,9 +313,11 @@ type conn struct {
 	once sync.Once
 	log  *slog.Logger
 
-	mu       sync.Mutex // guards interest, all
-	interest map[string]bool
-	all      bool
+	interest map[string]bool // ids routed here; guarded by s.rmu
+
+	qmu   sync.Mutex     // guards queue
+	queue []outbox.Event // routed here, not yet written
+	wake  chan struct{}  // signalled when queue grows
 
 	calls chan struct{} // semaphore of calls in flight
 }
@@ -318,32 +331,6 @@ func (c *conn) send(ev protocol.Event) {
 	case c.out <- item{ev: ev}:
 	case <-c.done:
 	}
-}
-
-func (c *conn) watch(id string) {
-	c.mu.Lock()
-	c.interest[id] = true
-	c.mu.Unlock()
-}
-
-func (c *conn) unwatch(id string) {
-	c.mu.Lock()
-	delete(c.interest, id)
-	c.mu.Unlock()
-}
-
-// wants reports whether the stream event e goes to this connection, and
-// forgets ids whose result it carries.
-func (c *conn) wants(e outbox.Event) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.interest[e.ID] {
-		if e.Type == outbox.EventResult {
-			delete(c.interest, e.ID)
-		}
-		return true
-	}
-	return c.all
 }
 
 func (c *conn) allow() bool {
@@ -579,10 +566,16 @@ func (c *conn) internal(err error, attrs ...any) *protocol.Error {
 
 const writeWait = 10 * time.Second
 
+// writer owns the socket's write side. Until the register resumes it
+// writes the events routed to it (its own requests'); after, every event
+// past the resume point, read from the log. cursor is the seq of the last
+// event written, or where the stream starts: routed events at or before
+// it are not sent again.
 func (c *conn) writer(cursor int64) {
 	defer c.s.wg.Done()
 	defer func() {
 		c.stop()
+		c.unwatchAll()
 		c.ws.Close()
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
@@ -601,22 +594,37 @@ func (c *conn) writer(cursor int64) {
 		}
 		return true
 	}
+	var changed <-chan struct{} // nil until resumed: only routed events wake the writer
+	all := false
 	for {
-		changed := b.Changed()
-		// Stream committed events past the cursor, a page at a time.
-		for cursor < b.LastSeq() {
-			evs, err := b.Events(context.Background(), cursor, 256)
-			if err != nil {
-				c.log.Error("reading events failed", "err", err)
-				break
+		if all {
+			changed = b.Changed()
+			c.take() // the log has them too
+			// Stream committed events past the cursor, a page at a time.
+			for cursor < b.LastSeq() {
+				evs, err := b.Events(context.Background(), cursor, 256)
+				if err != nil {
+					c.log.Error("reading events failed", "err", err)
+					break
+				}
+				if len(evs) == 0 { // the rest was pruned
+					cursor = b.LastSeq()
+					break
+				}
+				for _, e := range evs {
+					cursor = e.Seq
+					if !write(protocol.FromOutbox(e)) {
+						return
+					}
+				}
 			}
-			if len(evs) == 0 { // the rest was pruned
-				cursor = b.LastSeq()
-				break
-			}
-			for _, e := range evs {
+		} else {
+			for _, e := range c.take() {
+				if e.Seq <= cursor {
+					continue
+				}
 				cursor = e.Seq
-				if c.wants(e) && !write(protocol.FromOutbox(e)) {
+				if !write(protocol.FromOutbox(e)) {
 					return
 				}
 			}
@@ -627,11 +635,10 @@ func (c *conn) writer(cursor int64) {
 				websocket.FormatCloseMessage(websocket.CloseGoingAway, "agent shutting down"), time.Now().Add(time.Second))
 			return
 		case <-changed:
+		case <-c.wake:
 		case it := <-c.out:
 			if it.resume != nil {
-				c.mu.Lock()
-				c.all = true
-				c.mu.Unlock()
+				all = true
 				cursor = min(*it.resume, b.LastSeq())
 				last := b.LastSeq()
 				close(it.ack)
