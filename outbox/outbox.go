@@ -136,7 +136,13 @@ func Open(path string, opts Options) (*Store, error) {
 		ringMax:   opts.RingSize,
 		changed:   make(chan struct{}),
 	}
-	if err := wdb.QueryRow(`SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&s.lastSeq); err != nil {
+	// The log's high-water mark, not just its newest row: when pruning
+	// has emptied the log, seqs must still go on from where registers
+	// last saw them, or a register resuming from its last seq would
+	// miss everything new until the count caught up.
+	if err := wdb.QueryRow(`SELECT MAX(
+		COALESCE((SELECT MAX(seq) FROM events), 0),
+		COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0))`).Scan(&s.lastSeq); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("outbox: open %s: last seq: %w", path, err)
 	}

@@ -2,9 +2,11 @@ package outbox
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -295,6 +297,118 @@ func TestPrune(t *testing.T) {
 	}
 	if _, _, err := s.Get(ctx, "PENDING"); err != nil {
 		t.Fatalf("pending request pruned: %v", err)
+	}
+	var old, kept int
+	s.db.QueryRow(`SELECT COUNT(*) FROM events WHERE request_id = 'OLD'`).Scan(&old)
+	s.db.QueryRow(`SELECT COUNT(*) FROM events WHERE request_id IN ('PENDING', 'NEW')`).Scan(&kept)
+	if old != 0 || kept != 2 {
+		t.Fatalf("events left: %d of OLD (want 0), %d of PENDING and NEW (want 2)", old, kept)
+	}
+}
+
+// After pruning has emptied the log, a reopened store must go on from the
+// last seq registers saw, not start again at 1.
+func TestSeqContinuesAfterPruneEmptiesLog(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	c := &clock{t: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)}
+	s, err := Open(path, Options{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Accept(ctx, sale("R1", "kasa-1"))
+	r, _ := s.Head(ctx, "kasa-1")
+	s.Finish(ctx, r, Approved, []byte(`{}`))
+	last := s.LastSeq()
+	c.Add(31 * 24 * time.Hour)
+	if n, err := s.Prune(ctx, c.Now().Add(-30*24*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("Prune = %d, %v", n, err)
+	}
+	s.Close()
+	s = openTest(t, path, c)
+	if got := s.LastSeq(); got != last {
+		t.Fatalf("LastSeq after reopen = %d, want %d", got, last)
+	}
+	ev, _, err := s.Accept(ctx, sale("R2", "kasa-1"))
+	if err != nil || ev.Seq != last+1 {
+		t.Fatalf("next accept = seq %d, %v; want %d", ev.Seq, err, last+1)
+	}
+}
+
+// A database written by schema 3 (events found by request id) opens,
+// and its requests' events are found and pruned by the new index.
+func TestMigrationFromSchema3(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range migrations[:3] {
+		if _, err := db.Exec(m); err != nil {
+			t.Fatalf("migration %d: %v", i+1, err)
+		}
+	}
+	for _, q := range []string{
+		`PRAGMA user_version = 3`,
+		`INSERT INTO requests (id, terminal, op, body, body_hash, reference, state, created_at, updated_at, final_at)
+			VALUES ('A', 'kasa-1', 'sale', '{}', 'h', 'REFA', 'approved', 1, 1, 1)`,
+		`INSERT INTO requests (id, terminal, op, body, body_hash, reference, state, created_at, updated_at)
+			VALUES ('B', 'kasa-1', 'sale', '{}', 'h', 'REFB', 'queued', 2, 2)`,
+		`INSERT INTO events (seq, request_id, at, body) VALUES
+			(1, 'A', 1, '{"id":"A","type":"accepted","state":"queued","at":1}'),
+			(2, 'B', 2, '{"id":"B","type":"accepted","state":"queued","at":2}'),
+			(3, 'A', 3, '{"id":"A","type":"result","state":"approved","at":3}')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	s := openTest(t, path, nil)
+	if s.LastSeq() != 3 {
+		t.Fatalf("LastSeq = %d, want 3", s.LastSeq())
+	}
+	if _, ev, err := s.Get(ctx, "A"); err != nil || ev.Seq != 3 || ev.Type != EventResult {
+		t.Fatalf("latest event of A = %+v, %v; want the result, seq 3", ev, err)
+	}
+	if n, err := s.Prune(ctx, time.UnixMilli(2)); err != nil || n != 1 {
+		t.Fatalf("Prune = %d, %v", n, err)
+	}
+	var left int
+	s.db.QueryRow(`SELECT COUNT(*) FROM events`).Scan(&left)
+	if _, ev, err := s.Get(ctx, "B"); err != nil || ev.Seq != 2 || left != 1 {
+		t.Fatalf("after prune: B's latest = %+v, %v; %d events left, want B's one", ev, err, left)
+	}
+}
+
+// References begin with the time, so they sort by creation (and land
+// at the end of their index); they stay unique within a millisecond.
+func TestReferencesAreTimeOrdered(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)}
+	s := openTest(t, "", c)
+	seen := map[string]bool{}
+	prev := ""
+	for i := range 200 {
+		if i%50 == 0 {
+			c.Add(time.Millisecond)
+		}
+		id := fmt.Sprint("R", i)
+		if _, _, err := s.Accept(ctx, sale(id, "kasa-1")); err != nil {
+			t.Fatal(err)
+		}
+		r, _, _ := s.Get(ctx, id)
+		ref := r.Reference
+		if len(ref) != ReferenceLen || seen[ref] || ref[:refTimeLen] < prev {
+			t.Fatalf("reference %d = %q (previous prefix %q, seen %v)", i, ref, prev, seen[ref])
+		}
+		for _, ch := range ref {
+			if !strings.ContainsRune(referenceAlphabet, ch) {
+				t.Fatalf("reference %q has %q, not in the alphabet", ref, ch)
+			}
+		}
+		seen[ref], prev = true, ref[:refTimeLen]
 	}
 }
 

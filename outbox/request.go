@@ -125,13 +125,26 @@ const referenceAlphabet = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 // provider keeps support simple.
 const ReferenceLen = 15
 
-func (s *Store) newReference() (string, error) {
+// refTimeLen is how many leading characters of a reference carry the
+// time (milliseconds in base 34: nine digits last until the year 3893).
+// Time-ordered references are appended at the end of the reference
+// index, where random ones wrote a different page of it for every
+// accept; six random characters keep references unique within a
+// millisecond (and a collision only means another draw).
+const refTimeLen = 9
+
+func (s *Store) newReference(now time.Time) (string, error) {
 	var b [ReferenceLen]byte
-	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+	if _, err := io.ReadFull(s.rand, b[refTimeLen:]); err != nil {
 		return "", fmt.Errorf("reference: %w", err)
 	}
-	for i := range b {
+	for i := refTimeLen; i < len(b); i++ {
 		b[i] = referenceAlphabet[int(b[i])%len(referenceAlphabet)]
+	}
+	t := uint64(max(now.UnixMilli(), 0))
+	for i := refTimeLen - 1; i >= 0; i-- {
+		b[i] = referenceAlphabet[t%uint64(len(referenceAlphabet))]
+		t /= uint64(len(referenceAlphabet))
 	}
 	return string(b[:]), nil
 }
@@ -150,8 +163,9 @@ func (w *wtx) flushEvents(seq *int64) error {
 			return fmt.Errorf("outbox: event: %w", err)
 		}
 		next := *seq + 1
-		if _, err := w.exec(`INSERT INTO events(seq, request_id, at, body) VALUES (?, ?, ?, ?)`,
-			next, w.events[i].ID, w.events[i].At, body); err != nil {
+		if _, err := w.exec(`INSERT INTO events(seq, request_id, request_n, at, body)
+			VALUES (?, ?, (SELECT n FROM requests WHERE id = ?), ?, ?)`,
+			next, w.events[i].ID, w.events[i].ID, w.events[i].At, body); err != nil {
 			return fmt.Errorf("outbox: event: %w", err)
 		}
 		*seq = next
@@ -167,6 +181,7 @@ func (w *wtx) flushEvents(seq *int64) error {
 func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bool, err error) {
 	hash := Hash(r.Body)
 	evs, err := s.do(ctx, func(w *wtx) error {
+		existing = false
 		var have string
 		err := w.queryRow(`SELECT body_hash FROM requests WHERE id = ?`, r.ID).Scan(&have)
 		switch {
@@ -182,7 +197,7 @@ func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bo
 		}
 		now := w.now.UnixMilli()
 		for try := 0; ; try++ {
-			ref, err := s.newReference()
+			ref, err := s.newReference(w.now)
 			if err != nil {
 				return fmt.Errorf("outbox: accept %s: %w", r.ID, err)
 			}
@@ -213,12 +228,15 @@ func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bo
 	return evs[0], false, nil
 }
 
+const latestEventQuery = `SELECT seq, body FROM events
+	WHERE request_n = (SELECT n FROM requests WHERE id = ?) ORDER BY seq DESC LIMIT 1`
+
 func latestEvent(q interface {
 	QueryRow(query string, args ...any) *sql.Row
 }, id string) (Event, error) {
 	var seq int64
 	var body []byte
-	if err := q.QueryRow(`SELECT seq, body FROM events WHERE request_id = ? ORDER BY seq DESC LIMIT 1`, id).Scan(&seq, &body); err != nil {
+	if err := q.QueryRow(latestEventQuery, id).Scan(&seq, &body); err != nil {
 		return Event{}, fmt.Errorf("outbox: latest event of %s: %w", id, err)
 	}
 	return decodeEvent(seq, body)
@@ -259,7 +277,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Record, Event, error) {
 	}
 	var seq int64
 	var body []byte
-	if err := s.db.QueryRowContext(ctx, `SELECT seq, body FROM events WHERE request_id = ? ORDER BY seq DESC LIMIT 1`, id).Scan(&seq, &body); err != nil {
+	if err := s.db.QueryRowContext(ctx, latestEventQuery, id).Scan(&seq, &body); err != nil {
 		return nil, Event{}, fmt.Errorf("outbox: get %s: latest event: %w", id, err)
 	}
 	ev, err := decodeEvent(seq, body)
@@ -531,8 +549,8 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	_, err := s.do(ctx, func(w *wtx) error {
 		cut := before.UnixMilli()
-		if _, err := w.exec(`DELETE FROM events WHERE request_id IN
-			(SELECT id FROM requests WHERE final_at IS NOT NULL AND final_at < ?)`, cut); err != nil {
+		if _, err := w.exec(`DELETE FROM events WHERE request_n IN
+			(SELECT n FROM requests WHERE final_at IS NOT NULL AND final_at < ?)`, cut); err != nil {
 			return fmt.Errorf("outbox: prune events: %w", err)
 		}
 		res, err := w.exec(`DELETE FROM requests WHERE final_at IS NOT NULL AND final_at < ?`, cut)

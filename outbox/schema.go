@@ -46,6 +46,15 @@ var migrations = []string{
 	// index each step scanned them all.
 	`CREATE INDEX requests_deadlines ON requests(terminal, deadline)
 		WHERE final_at IS NULL AND maybe_sent = 0 AND deadline > 0;`,
+	// 4: events are found by their request's arrival number instead of
+	// its id. Registers choose ids (often random UUIDs), so every event
+	// insert landed on a different page of the old index, and a group
+	// commit of 25 accepts wrote 25 more pages to the WAL; arrival
+	// numbers grow, so new entries share the index's last pages.
+	`ALTER TABLE events ADD COLUMN request_n INTEGER NOT NULL DEFAULT 0;
+	UPDATE events SET request_n = COALESCE((SELECT n FROM requests WHERE requests.id = events.request_id), 0);
+	DROP INDEX events_request;
+	CREATE INDEX events_request_n ON events(request_n, seq);`,
 }
 
 // SchemaVersion is the version this build writes.
