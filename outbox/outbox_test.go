@@ -532,3 +532,49 @@ func TestCheckpointerCopiesTheWAL(t *testing.T) {
 	testwait.For(t, "the database file to hold the accepted requests", 10*time.Second,
 		func() bool { return size() > 256<<10 }, func() string { return fmt.Sprint("database file: ", size(), " bytes") })
 }
+
+// A group runs without savepoints; when one op fails after writing, the
+// group runs again with savepoints, so the others commit and the failing
+// op leaves nothing behind.
+func TestFailingOpUndoesOnlyItsOwnWrites(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, "", nil)
+	accept := func(id string) *op {
+		return &op{done: make(chan struct{}), fn: func(w *wtx) error {
+			_, err := w.exec(`INSERT INTO requests (id, terminal, op, body, body_hash, reference, state, created_at, updated_at)
+				VALUES (?, 'kasa-1', 'sale', '{}', 'h', ?, 'queued', 1, 1)`, id, "REF"+id)
+			w.event(Event{ID: id, Type: EventAccepted, State: Queued})
+			return err
+		}}
+	}
+	boom := errors.New("boom")
+	failing := &op{done: make(chan struct{}), fn: func(w *wtx) error {
+		if _, err := w.exec(`INSERT INTO requests (id, terminal, op, body, body_hash, reference, state, created_at, updated_at)
+			VALUES ('BAD', 'kasa-1', 'sale', '{}', 'h', 'REFBAD', 'queued', 1, 1)`); err != nil {
+			return err
+		}
+		w.event(Event{ID: "BAD", Type: EventAccepted, State: Queued})
+		return boom
+	}}
+	batch := []*op{accept("A"), failing, accept("B")}
+	// The writer goroutine is idle; commit is what it would run.
+	s.commit(batch)
+	for _, o := range batch {
+		<-o.done
+	}
+	if batch[0].err != nil || batch[2].err != nil || !errors.Is(batch[1].err, boom) {
+		t.Fatalf("errors = %v, %v, %v; want nil, boom, nil", batch[0].err, batch[1].err, batch[2].err)
+	}
+	if _, _, err := s.Get(ctx, "BAD"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the failing op's row is there: %v", err)
+	}
+	evs, err := s.Events(ctx, 0, 10)
+	if err != nil || len(evs) != 2 || evs[0].ID != "A" || evs[0].Seq != 1 || evs[1].ID != "B" || evs[1].Seq != 2 {
+		t.Fatalf("events = %+v, %v; want A at 1, B at 2", evs, err)
+	}
+	for _, id := range []string{"A", "B"} {
+		if _, ev, err := s.Get(ctx, id); err != nil || ev.ID != id {
+			t.Fatalf("%s = %+v, %v", id, ev, err)
+		}
+	}
+}
