@@ -75,13 +75,17 @@ type Record struct {
 
 // Event is one entry of the event log.
 type Event struct {
-	Seq     int64  `json:"-"`
-	ID      string `json:"id"`
-	Type    string `json:"type"` // accepted | state | result
-	State   State  `json:"state"`
-	Attempt int    `json:"attempt,omitempty"`
-	Reason  string `json:"reason,omitempty"`
-	NextAt  int64  `json:"next_at,omitempty"` // unix ms of the next try
+	Seq int64  `json:"-"`
+	ID  string `json:"id"`
+	// Terminal is the request's terminal, so readers of the log can
+	// label an event without a lookup; empty in events written before
+	// schema 4.
+	Terminal string `json:"terminal,omitempty"`
+	Type     string `json:"type"` // accepted | state | result
+	State    State  `json:"state"`
+	Attempt  int    `json:"attempt,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	NextAt   int64  `json:"next_at,omitempty"` // unix ms of the next try
 	// ActionURL is where someone must act for a "waiting" request to go
 	// on (the local 3-D Secure page).
 	ActionURL string          `json:"action_url,omitempty"`
@@ -216,7 +220,7 @@ func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bo
 				return fmt.Errorf("outbox: accept %s: no free reference", r.ID)
 			}
 		}
-		w.event(Event{ID: r.ID, Type: EventAccepted, State: Queued})
+		w.event(Event{ID: r.ID, Terminal: r.Terminal, Type: EventAccepted, State: Queued})
 		return nil
 	})
 	if err != nil {
@@ -328,7 +332,7 @@ func (s *Store) Begin(ctx context.Context, r *Record) (Event, error) {
 		if n, _ := res.RowsAffected(); n != 1 {
 			return ErrStale
 		}
-		w.event(Event{ID: r.ID, Type: EventState, State: Sending, Attempt: r.Attempts + 1})
+		w.event(Event{ID: r.ID, Terminal: r.Terminal, Type: EventState, State: Sending, Attempt: r.Attempts + 1})
 		return nil
 	})
 	if err != nil {
@@ -359,7 +363,7 @@ func (s *Store) Defer(ctx context.Context, r *Record, state State, next time.Tim
 			return ErrStale
 		}
 		if state != r.State {
-			w.event(Event{ID: r.ID, Type: EventState, State: state, Attempt: r.Attempts, Reason: reason, NextAt: ms(next)})
+			w.event(Event{ID: r.ID, Terminal: r.Terminal, Type: EventState, State: state, Attempt: r.Attempts, Reason: reason, NextAt: ms(next)})
 		}
 		return nil
 	})
@@ -400,14 +404,15 @@ func (s *Store) SetProviderRef(ctx context.Context, r *Record, ref string) error
 func (s *Store) Wait(ctx context.Context, id, actionURL string) (Event, error) {
 	evs, err := s.do(ctx, func(w *wtx) error {
 		var attempts int
-		err := w.queryRow(`SELECT attempts FROM requests WHERE id = ? AND final_at IS NULL`, id).Scan(&attempts)
+		var terminal string
+		err := w.queryRow(`SELECT attempts, terminal FROM requests WHERE id = ? AND final_at IS NULL`, id).Scan(&attempts, &terminal)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrStale
 		}
 		if err != nil {
 			return fmt.Errorf("outbox: wait %s: %w", id, err)
 		}
-		w.event(Event{ID: id, Type: EventState, State: Waiting, Attempt: attempts, ActionURL: actionURL})
+		w.event(Event{ID: id, Terminal: terminal, Type: EventState, State: Waiting, Attempt: attempts, ActionURL: actionURL})
 		return nil
 	})
 	if err != nil {
@@ -422,7 +427,7 @@ func (s *Store) Finish(ctx context.Context, r *Record, state State, result []byt
 		return Event{}, fmt.Errorf("outbox: finish %s: %q is not final", r.ID, state)
 	}
 	evs, err := s.do(ctx, func(w *wtx) error {
-		return w.finish(r.ID, r.Attempts, state, result, "")
+		return w.finish(r.ID, r.Terminal, r.Attempts, state, result, "")
 	})
 	if err != nil {
 		return Event{}, err
@@ -431,7 +436,7 @@ func (s *Store) Finish(ctx context.Context, r *Record, state State, result []byt
 	return evs[0], nil
 }
 
-func (w *wtx) finish(id string, attempts int, state State, result []byte, reason string) error {
+func (w *wtx) finish(id, terminal string, attempts int, state State, result []byte, reason string) error {
 	now := w.now.UnixMilli()
 	res, err := w.exec(`UPDATE requests SET state = ?, result = ?, reason = ?, updated_at = ?, final_at = ?
 		WHERE id = ? AND final_at IS NULL`, state, result, reason, now, now, id)
@@ -441,7 +446,7 @@ func (w *wtx) finish(id string, attempts int, state State, result []byte, reason
 	if n, _ := res.RowsAffected(); n != 1 {
 		return ErrStale
 	}
-	w.event(Event{ID: id, Type: EventResult, State: state, Attempt: attempts, Reason: reason, Result: result})
+	w.event(Event{ID: id, Terminal: terminal, Type: EventResult, State: state, Attempt: attempts, Reason: reason, Result: result})
 	return nil
 }
 
@@ -472,7 +477,7 @@ func (s *Store) ExpireDue(ctx context.Context, terminal string, now time.Time) (
 			return fmt.Errorf("outbox: expire %s: %w", terminal, err)
 		}
 		for _, d := range list {
-			if err := w.finish(d.id, d.attempts, Expired, nil, "deadline_passed"); err != nil {
+			if err := w.finish(d.id, terminal, d.attempts, Expired, nil, "deadline_passed"); err != nil {
 				return err
 			}
 		}
@@ -488,7 +493,8 @@ func (s *Store) Cancel(ctx context.Context, id string) (Event, error) {
 		var state State
 		var maybeSent bool
 		var attempts int
-		err := w.queryRow(`SELECT state, maybe_sent, attempts FROM requests WHERE id = ?`, id).Scan(&state, &maybeSent, &attempts)
+		var terminal string
+		err := w.queryRow(`SELECT state, maybe_sent, attempts, terminal FROM requests WHERE id = ?`, id).Scan(&state, &maybeSent, &attempts, &terminal)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -498,7 +504,7 @@ func (s *Store) Cancel(ctx context.Context, id string) (Event, error) {
 		if state != Queued || maybeSent {
 			return ErrNotCancellable
 		}
-		return w.finish(id, attempts, Cancelled, nil, "cancelled_by_register")
+		return w.finish(id, terminal, attempts, Cancelled, nil, "cancelled_by_register")
 	})
 	if err != nil {
 		return Event{}, err
@@ -511,31 +517,29 @@ func (s *Store) Cancel(ctx context.Context, id string) (Event, error) {
 // becomes "unknown" and will be reconciled by query.
 func (s *Store) Recover(ctx context.Context) (int, error) {
 	evs, err := s.do(ctx, func(w *wtx) error {
-		rows, err := w.tx.Query(`SELECT id, attempts FROM requests WHERE final_at IS NULL AND state = ?`, Sending)
+		rows, err := w.tx.Query(`SELECT id, terminal, attempts FROM requests WHERE final_at IS NULL AND state = ?`, Sending)
 		if err != nil {
 			return fmt.Errorf("outbox: recover: %w", err)
 		}
-		var ids []string
-		var attempts []int
+		var left []Event
 		for rows.Next() {
-			var id string
-			var a int
-			if err := rows.Scan(&id, &a); err != nil {
+			e := Event{Type: EventState, State: Unknown, Reason: "agent_restarted"}
+			if err := rows.Scan(&e.ID, &e.Terminal, &e.Attempt); err != nil {
 				rows.Close()
 				return fmt.Errorf("outbox: recover: %w", err)
 			}
-			ids, attempts = append(ids, id), append(attempts, a)
+			left = append(left, e)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("outbox: recover: %w", err)
 		}
-		for i, id := range ids {
+		for _, e := range left {
 			if _, err := w.exec(`UPDATE requests SET state = ?, reason = ?, next_at = 0, updated_at = ? WHERE id = ?`,
-				Unknown, "agent_restarted", w.now.UnixMilli(), id); err != nil {
-				return fmt.Errorf("outbox: recover %s: %w", id, err)
+				Unknown, "agent_restarted", w.now.UnixMilli(), e.ID); err != nil {
+				return fmt.Errorf("outbox: recover %s: %w", e.ID, err)
 			}
-			w.event(Event{ID: id, Type: EventState, State: Unknown, Attempt: attempts[i], Reason: "agent_restarted"})
+			w.event(e)
 		}
 		return nil
 	})

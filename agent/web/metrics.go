@@ -200,28 +200,31 @@ func stamp(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// countEvents labels a page of outbox events with their terminals and
-// counts acceptances and results. Counting from the event log, rather
+// countEvents counts the acceptances and results in a page of outbox
+// events, by provider and terminal. Counting from the event log, rather
 // than where requests are accepted or finished, catches every path —
-// WebSocket, file drop, expiry, cancellation — in one place.
+// WebSocket, file drop, expiry, cancellation — in one place. Events carry
+// their terminal; only those written before they did are looked up.
 func (m *Metrics) countEvents(ctx context.Context, store Store, evs []outbox.Event, providerOf map[string]string) error {
-	var ids []string
+	var missing []string
 	for _, e := range evs {
-		if e.Type == outbox.EventAccepted || e.Type == outbox.EventResult {
-			ids = append(ids, e.ID)
+		if e.Terminal == "" && (e.Type == outbox.EventAccepted || e.Type == outbox.EventResult) {
+			missing = append(missing, e.ID)
 		}
 	}
-	if len(ids) == 0 {
-		return nil
-	}
-	terms, err := store.Terminals(ctx, ids)
-	if err != nil {
-		return err
+	var terms map[string]string
+	if len(missing) > 0 {
+		var err error
+		if terms, err = store.Terminals(ctx, missing); err != nil {
+			return err
+		}
 	}
 	for _, e := range evs {
-		t, ok := terms[e.ID]
-		if !ok {
-			continue // pruned meanwhile
+		t := e.Terminal
+		if t == "" {
+			if t = terms[e.ID]; t == "" {
+				continue // pruned meanwhile
+			}
 		}
 		switch e.Type {
 		case outbox.EventAccepted:
