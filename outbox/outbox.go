@@ -68,8 +68,14 @@ type Store struct {
 	// was an eighth of the accept path's CPU before statements were kept.
 	stmts     map[string]*sql.Stmt
 	toPrepare map[string]bool
-	stop      chan struct{}
-	done      chan struct{}
+	// bound are stmts bound to the current transaction (database/sql
+	// closes them with it).
+	bound struct {
+		tx    *sql.Tx
+		stmts map[string]*sql.Stmt
+	}
+	stop chan struct{}
+	done chan struct{}
 	// kick wakes the checkpointer after a commit; cpDone closes when it
 	// has stopped.
 	kick   chan struct{}
@@ -155,6 +161,7 @@ func Open(path string, opts Options) (*Store, error) {
 		s.closeDBs()
 		return nil, fmt.Errorf("outbox: open %s: last seq: %w", path, err)
 	}
+	s.bound.stmts = map[string]*sql.Stmt{}
 	go s.writer()
 	go s.checkpointer()
 	return s, nil
@@ -209,19 +216,38 @@ func (w *wtx) exec(q string, args ...any) (sql.Result, error) {
 }
 
 func (w *wtx) queryRow(q string, args ...any) *sql.Row {
-	if st, ok := w.s.stmts[q]; ok {
-		return w.tx.Stmt(st).QueryRow(args...)
+	if st := w.s.txStmt(w.tx, q); st != nil {
+		return st.QueryRow(args...)
 	}
-	w.s.toPrepare[q] = true
 	return w.tx.QueryRow(q, args...)
 }
 
 func (s *Store) execTx(tx *sql.Tx, q string, args ...any) (sql.Result, error) {
-	if st, ok := s.stmts[q]; ok {
-		return tx.Stmt(st).Exec(args...)
+	if st := s.txStmt(tx, q); st != nil {
+		return st.Exec(args...)
 	}
-	s.toPrepare[q] = true
 	return tx.Exec(q, args...)
+}
+
+// txStmt returns q's prepared statement bound to tx, binding it once per
+// transaction rather than once per use; nil (and q noted for preparing)
+// when q has none yet.
+func (s *Store) txStmt(tx *sql.Tx, q string) *sql.Stmt {
+	if s.bound.tx != tx {
+		s.bound.tx = tx
+		clear(s.bound.stmts)
+	}
+	if st, ok := s.bound.stmts[q]; ok {
+		return st
+	}
+	st, ok := s.stmts[q]
+	if !ok {
+		s.toPrepare[q] = true
+		return nil
+	}
+	st = tx.Stmt(st)
+	s.bound.stmts[q] = st
+	return st
 }
 
 // prepare prepares the queries met since the last call. It runs between

@@ -91,6 +91,8 @@ type Event struct {
 	ActionURL string          `json:"action_url,omitempty"`
 	Result    json.RawMessage `json:"result,omitempty"`
 	At        int64           `json:"at"` // unix ms
+
+	n int64 // the request's arrival number when the writer knows it
 }
 
 // Event types.
@@ -167,9 +169,15 @@ func (w *wtx) flushEvents(seq *int64) error {
 			return fmt.Errorf("outbox: event: %w", err)
 		}
 		next := *seq + 1
-		if _, err := w.exec(`INSERT INTO events(seq, request_id, request_n, at, body)
-			VALUES (?, ?, (SELECT n FROM requests WHERE id = ?), ?, ?)`,
-			next, w.events[i].ID, w.events[i].ID, w.events[i].At, body); err != nil {
+		e := &w.events[i]
+		if e.n != 0 {
+			_, err = w.exec(`INSERT INTO events(seq, request_id, request_n, at, body) VALUES (?, ?, ?, ?, ?)`,
+				next, e.ID, e.n, e.At, body)
+		} else {
+			_, err = w.exec(`INSERT INTO events(seq, request_id, request_n, at, body)
+				VALUES (?, ?, (SELECT n FROM requests WHERE id = ?), ?, ?)`, next, e.ID, e.ID, e.At, body)
+		}
+		if err != nil {
 			return fmt.Errorf("outbox: event: %w", err)
 		}
 		*seq = next
@@ -200,6 +208,7 @@ func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bo
 			return fmt.Errorf("outbox: accept %s: %w", r.ID, err)
 		}
 		now := w.now.UnixMilli()
+		var n int64
 		for try := 0; ; try++ {
 			ref, err := s.newReference(w.now)
 			if err != nil {
@@ -213,14 +222,15 @@ func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bo
 			if err != nil {
 				return fmt.Errorf("outbox: accept %s: %w", r.ID, err)
 			}
-			if n, _ := res.RowsAffected(); n == 1 {
+			if added, _ := res.RowsAffected(); added == 1 {
+				n, _ = res.LastInsertId()
 				break
 			}
 			if try == 5 {
 				return fmt.Errorf("outbox: accept %s: no free reference", r.ID)
 			}
 		}
-		w.event(Event{ID: r.ID, Terminal: r.Terminal, Type: EventAccepted, State: Queued})
+		w.event(Event{ID: r.ID, Terminal: r.Terminal, Type: EventAccepted, State: Queued, n: n})
 		return nil
 	})
 	if err != nil {
@@ -332,7 +342,7 @@ func (s *Store) Begin(ctx context.Context, r *Record) (Event, error) {
 		if n, _ := res.RowsAffected(); n != 1 {
 			return ErrStale
 		}
-		w.event(Event{ID: r.ID, Terminal: r.Terminal, Type: EventState, State: Sending, Attempt: r.Attempts + 1})
+		w.event(Event{ID: r.ID, Terminal: r.Terminal, Type: EventState, State: Sending, Attempt: r.Attempts + 1, n: r.N})
 		return nil
 	})
 	if err != nil {
@@ -363,7 +373,7 @@ func (s *Store) Defer(ctx context.Context, r *Record, state State, next time.Tim
 			return ErrStale
 		}
 		if state != r.State {
-			w.event(Event{ID: r.ID, Terminal: r.Terminal, Type: EventState, State: state, Attempt: r.Attempts, Reason: reason, NextAt: ms(next)})
+			w.event(Event{ID: r.ID, Terminal: r.Terminal, Type: EventState, State: state, Attempt: r.Attempts, Reason: reason, NextAt: ms(next), n: r.N})
 		}
 		return nil
 	})
@@ -427,7 +437,7 @@ func (s *Store) Finish(ctx context.Context, r *Record, state State, result []byt
 		return Event{}, fmt.Errorf("outbox: finish %s: %q is not final", r.ID, state)
 	}
 	evs, err := s.do(ctx, func(w *wtx) error {
-		return w.finish(r.ID, r.Terminal, r.Attempts, state, result, "")
+		return w.finish(r.ID, r.Terminal, r.N, r.Attempts, state, result, "")
 	})
 	if err != nil {
 		return Event{}, err
@@ -436,7 +446,8 @@ func (s *Store) Finish(ctx context.Context, r *Record, state State, result []byt
 	return evs[0], nil
 }
 
-func (w *wtx) finish(id, terminal string, attempts int, state State, result []byte, reason string) error {
+// finish ends request id; n is its arrival number, 0 if not at hand.
+func (w *wtx) finish(id, terminal string, n int64, attempts int, state State, result []byte, reason string) error {
 	now := w.now.UnixMilli()
 	res, err := w.exec(`UPDATE requests SET state = ?, result = ?, reason = ?, updated_at = ?, final_at = ?
 		WHERE id = ? AND final_at IS NULL`, state, result, reason, now, now, id)
@@ -446,7 +457,7 @@ func (w *wtx) finish(id, terminal string, attempts int, state State, result []by
 	if n, _ := res.RowsAffected(); n != 1 {
 		return ErrStale
 	}
-	w.event(Event{ID: id, Terminal: terminal, Type: EventResult, State: state, Attempt: attempts, Reason: reason, Result: result})
+	w.event(Event{ID: id, Terminal: terminal, Type: EventResult, State: state, Attempt: attempts, Reason: reason, Result: result, n: n})
 	return nil
 }
 
@@ -477,7 +488,7 @@ func (s *Store) ExpireDue(ctx context.Context, terminal string, now time.Time) (
 			return fmt.Errorf("outbox: expire %s: %w", terminal, err)
 		}
 		for _, d := range list {
-			if err := w.finish(d.id, terminal, d.attempts, Expired, nil, "deadline_passed"); err != nil {
+			if err := w.finish(d.id, terminal, 0, d.attempts, Expired, nil, "deadline_passed"); err != nil {
 				return err
 			}
 		}
@@ -504,7 +515,7 @@ func (s *Store) Cancel(ctx context.Context, id string) (Event, error) {
 		if state != Queued || maybeSent {
 			return ErrNotCancellable
 		}
-		return w.finish(id, terminal, attempts, Cancelled, nil, "cancelled_by_register")
+		return w.finish(id, terminal, 0, attempts, Cancelled, nil, "cancelled_by_register")
 	})
 	if err != nil {
 		return Event{}, err
