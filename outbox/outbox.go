@@ -76,10 +76,6 @@ type Store struct {
 	}
 	stop chan struct{}
 	done chan struct{}
-	// kick wakes the checkpointer after a commit; cpDone closes when it
-	// has stopped.
-	kick   chan struct{}
-	cpDone chan struct{}
 
 	mu      sync.Mutex // guards lastSeq, ring, changed, closed
 	lastSeq int64
@@ -113,12 +109,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	// synchronous=FULL fsyncs the WAL on every commit: an "accepted" sent
 	// to a register must survive a power cut. busy_timeout covers the
-	// moments a reader holds a lock the writer needs. Checkpoints are
-	// ours (checkpointer), not SQLite's automatic one inside a commit;
-	// journal_size_limit gives the disk back after a burst.
+	// moments a reader holds a lock the writer needs (checkpoints).
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
-		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)" +
-		"&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(16777216)&_txlock=immediate"
+		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
 	wdb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
@@ -146,8 +139,6 @@ func Open(path string, opts Options) (*Store, error) {
 		maxBatch:  opts.MaxBatch,
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
-		kick:      make(chan struct{}, 1),
-		cpDone:    make(chan struct{}),
 		ringMax:   opts.RingSize,
 		changed:   make(chan struct{}),
 	}
@@ -163,7 +154,6 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s.bound.stmts = map[string]*sql.Stmt{}
 	go s.writer()
-	go s.checkpointer()
 	return s, nil
 }
 
@@ -180,7 +170,6 @@ func (s *Store) Close() error {
 	s.submitting.Wait()
 	close(s.stop)
 	<-s.done
-	<-s.cpDone
 	return s.closeDBs()
 }
 
@@ -401,44 +390,7 @@ func (s *Store) run(batch []*op, savepoints bool) bool {
 	}
 	s.publish(all)
 	finish(nil)
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
 	return true
-}
-
-// checkpointEvery spaces checkpoints under load; each copies what the
-// WAL gained since the last one.
-const checkpointEvery = 250 * time.Millisecond
-
-// checkpointer copies committed pages from the WAL into the database file,
-// beside the writer rather than in its way. SQLite's automatic checkpoint
-// runs inside whichever commit crosses 1000 WAL pages, and that commit —
-// with every accept queued behind it — waited for the database file's
-// writes and fsync. A PASSIVE checkpoint from another connection never
-// blocks the writer, and once it has caught up the writer starts the WAL
-// again from the top. Idle, it waits for a commit and costs nothing.
-func (s *Store) checkpointer() {
-	defer close(s.cpDone)
-	for {
-		select {
-		case <-s.kick:
-		case <-s.stop:
-			return
-		}
-		var busy, logged, copied int
-		if err := s.db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logged, &copied); err != nil {
-			s.log.Warn("outbox: checkpoint failed", "err", err)
-		}
-		t := time.NewTimer(checkpointEvery)
-		select {
-		case <-t.C:
-		case <-s.stop:
-			t.Stop()
-			return
-		}
-	}
 }
 
 func (s *Store) rollbackTo(tx *sql.Tx) error {

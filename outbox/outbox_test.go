@@ -5,14 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/tezgah/tezgah/internal/testwait"
 )
 
 // clock is a manual clock for deterministic deadlines.
@@ -508,29 +505,6 @@ func TestOpAfterCloseFails(t *testing.T) {
 	if _, _, err := s.Accept(ctx, sale("LATE", "kasa-1")); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Accept after Close = %v, want ErrClosed", err)
 	}
-}
-
-// SQLite's own checkpoint is off (it ran inside a commit); the
-// checkpointer must still copy the WAL into the database file, or the WAL
-// would grow for ever and reads slow down.
-func TestCheckpointerCopiesTheWAL(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "outbox.db")
-	s := openTest(t, path, nil)
-	for i := range 1000 {
-		if _, _, err := s.Accept(ctx, sale(fmt.Sprint("R", i), "kasa-1")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	size := func() int64 {
-		fi, err := os.Stat(path)
-		if err != nil {
-			return 0
-		}
-		return fi.Size()
-	}
-	testwait.For(t, "the database file to hold the accepted requests", 10*time.Second,
-		func() bool { return size() > 256<<10 }, func() string { return fmt.Sprint("database file: ", size(), " bytes") })
 }
 
 // A group runs without savepoints; when one op fails after writing, the
