@@ -12,6 +12,7 @@ import (
 
 	"github.com/tezgah/tezgah/agent/protocol"
 	"github.com/tezgah/tezgah/bridge"
+	"github.com/tezgah/tezgah/internal/testwait"
 	"github.com/tezgah/tezgah/outbox"
 )
 
@@ -320,6 +321,9 @@ func TestTerminalsIndependent(t *testing.T) {
 	t.Cleanup(func() { close(block); cancel(); <-done; store.Close() })
 	g := &rig{store: store, disp: d}
 	g.accept(t, sale1, time.Time{})
+	// k1 is stuck in its call before k2 gets work.
+	testwait.For(t, "k1 to call its provider", 10*time.Second,
+		func() bool { return eq(slow.Calls(), []string{"send R1"}) }, nil)
 	g.accept(t, `{"type":"sale","id":"R2","terminal":"k2","amount":"1.00"}`, time.Time{})
 	if ev := g.waitFinal(t, "R2"); ev.State != outbox.Approved {
 		t.Fatalf("R2 %s", ev.State)
