@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -136,9 +137,83 @@ func benchAccept(b *testing.B, url string, conns int) {
 	}
 	wg.Wait()
 	b.StopTimer()
+	reportLatency(b, lat)
+}
+
+func reportLatency(b *testing.B, lat []time.Duration) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkAcceptLatencyPaced: 64 registers that each send a sale every
+// 20 ms — 3,200 sales/s in all, hundreds of times a shop's rate but below
+// the agent's saturation, where BenchmarkAcceptLatency runs. Each sale is
+// timed from when it was due rather than when it went out, so a stall
+// counts against every sale it held back. The provider takes 2 s.
+func BenchmarkAcceptLatencyPaced(b *testing.B) {
+	const conns = 64
+	const every = 20 * time.Millisecond
+	url := benchAgent(b, 2, 2*time.Second)
+	lat := make([]time.Duration, b.N)
+	due := make([]atomic.Int64, b.N) // unix ns; written by the sender, read by the receiver
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer ws.Close()
+			mine := 0
+			for i := c; i < b.N; i += conns {
+				mine++
+			}
+			got := make(chan error, 1)
+			go func() {
+				var m msg
+				for n := 0; n < mine; {
+					_, data, err := ws.ReadMessage()
+					if err != nil {
+						got <- err
+						return
+					}
+					m = msg{}
+					if err := json.Unmarshal(data, &m); err != nil || m.Type == "error" {
+						got <- fmt.Errorf("%s %s: %v", m.ID, m.Error, err)
+						return
+					}
+					if m.Type != "accepted" {
+						continue
+					}
+					i, _ := strconv.Atoi(strings.TrimPrefix(m.ID, "P"))
+					lat[i] = time.Since(time.Unix(0, due[i].Load()))
+					n++
+				}
+				got <- nil
+			}()
+			// Registers are spread over the interval, as real ones are.
+			offset := every * time.Duration(c) / conns
+			for k, i := 0, c; i < b.N; k, i = k+1, i+conns {
+				at := start.Add(offset + every*time.Duration(k))
+				due[i].Store(at.UnixNano())
+				time.Sleep(time.Until(at)) // pacing the load, not waiting for a result
+				ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"sale","id":"P`+strconv.Itoa(i)+
+					`","terminal":"kasa-1","amount":"1.00","expires_in":3600}`))
+			}
+			if err := <-got; err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	reportLatency(b, lat)
 }
 
 // BenchmarkSalesEndToEnd: sales from accept to approved result across 50
