@@ -25,18 +25,3 @@ func FuzzDecodeAction(f *testing.F) {
 		}
 	})
 }
-
-// FuzzHostAllowed: only IP literals, localhost and the configured name
-// pass the DNS-rebinding guard, whatever the Host header holds.
-func FuzzHostAllowed(f *testing.F) {
-	for _, s := range []string{"127.0.0.1:8417", "[::1]:8417", "localhost", "LOCALHOST.:1", "kasa-pc.local", "evil.example", "evil.example:8417", "", "[", "127.0.0.1.evil.example"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, host string) {
-		ok := hostAllowed(host, []string{"kasa-pc.local"})
-		lower := strings.ToLower(host)
-		if ok && strings.Contains(lower, "evil") {
-			t.Fatalf("Host %q let through", host)
-		}
-	})
-}

@@ -40,6 +40,7 @@ func TestAccessRules(t *testing.T) {
 		{name: "page by configured name", method: "GET", target: "/", remote: local, host: "kasa-pc.local:8417", want: 200},
 		{name: "rebound name refused", method: "GET", target: "/", remote: local, host: "evil.example:8417", want: 403, wantBody: "allowed_hosts"},
 		{name: "rebound name refused for metrics too", method: "GET", target: "/metrics", remote: local, host: "evil.example", want: 403},
+		{name: "IP that is not this PC's refused", method: "GET", target: "/", remote: local, host: "203.0.113.9:8417", want: 403, wantBody: "allowed_hosts"},
 		{name: "page from the LAN needs the token", method: "GET", target: "/", remote: lan, want: 401, wantBody: "token"},
 		{name: "page from the LAN with a wrong token", method: "GET", target: "/?token=guess", remote: lan, want: 401},
 		{name: "page from the LAN with the token", method: "GET", target: "/?token=pair-me", remote: lan, want: 200},

@@ -40,6 +40,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tezgah/tezgah/agent/hostcheck"
 	"github.com/tezgah/tezgah/bridge"
 	"github.com/tezgah/tezgah/outbox"
 )
@@ -107,6 +108,7 @@ type Server struct {
 	now     func() time.Time
 	metrics *Metrics
 	mux     *http.ServeMux
+	hosts   hostcheck.Guard
 
 	providerOf map[string]string // terminal -> provider
 	terminals  map[string]bridge.Terminal
@@ -141,6 +143,7 @@ func New(store Store, agent Agent, opts Options) *Server {
 		store: store, agent: agent, opts: opts, log: opts.Log, now: opts.Now, metrics: opts.Metrics,
 		providerOf: map[string]string{}, terminals: map[string]bridge.Terminal{},
 		done: make(chan struct{}), clients: map[chan []byte]struct{}{}, kick: make(chan struct{}, 1),
+		hosts: hostcheck.New(opts.AllowedHosts),
 	}
 	var names []string
 	for _, t := range opts.Terminals {
@@ -173,7 +176,7 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 
 // ServeHTTP checks the Host header, then routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !hostAllowed(r.Host, s.opts.AllowedHosts) {
+	if !s.hosts.Allow(r) {
 		s.log.Warn("refused HTTP request: Host not allowed", "host", r.Host, "remote", r.RemoteAddr, "path", r.URL.Path)
 		http.Error(w, "tezgah: Host "+r.Host+" is not allowed; add it to agent.allowed_hosts", http.StatusForbidden)
 		return
@@ -517,24 +520,6 @@ func (s *Server) cancel(ctx context.Context, id string) (int, actionResult) {
 	}
 	s.log.Error("cancel failed", "id", id, "err", err)
 	return http.StatusServiceUnavailable, actionResult{Error: "unavailable", Message: "the agent could not do it now; try again"}
-}
-
-// hostAllowed is the DNS-rebinding guard (as in wsapi): IP literals and
-// localhost cannot be rebound; other names must be configured.
-func hostAllowed(host string, allowed []string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
-	if net.ParseIP(host) != nil || strings.EqualFold(host, "localhost") {
-		return true
-	}
-	for _, h := range allowed {
-		if strings.EqualFold(h, host) {
-			return true
-		}
-	}
-	return false
 }
 
 func isLoopback(remoteAddr string) bool {

@@ -87,7 +87,7 @@ func remoteIP(r *http.Request) net.IP {
 // least revealing first: Host, then Origin, then the token. It returns
 // the paired register's name ("" for a trusted loopback client).
 func (s *Server) admit(r *http.Request) (string, *refusal) {
-	if !s.hostAllowed(r) {
+	if !s.hosts.Allow(r) {
 		return "", &refusal{http.StatusForbidden, CodeHostNotAllowed,
 			"Host " + r.Host + " is not this machine's address or name; add it to agent.allowed_hosts", 0}
 	}
@@ -188,46 +188,6 @@ func (s *Server) prunePenalties(now time.Time) {
 			}
 		}
 	}
-}
-
-// hostAllowed guards against DNS rebinding: a page on evil.example whose
-// name is re-pointed at this machine arrives with Host: evil.example.
-// Accepted: loopback and this machine's own IP addresses, localhost, the
-// machine's own name and its mDNS name (what discovery advertises), and
-// the names in agent.allowed_hosts.
-func (s *Server) hostAllowed(r *http.Request) bool {
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
-	if ip := net.ParseIP(host); ip != nil {
-		return ip.IsLoopback() || localIP(r, ip)
-	}
-	for _, h := range s.hosts {
-		if strings.EqualFold(h, host) {
-			return true
-		}
-	}
-	return false
-}
-
-// localIP reports whether ip is an address of this machine: the one the
-// client connected to, or any interface's.
-func localIP(r *http.Request, ip net.IP) bool {
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok && a.IP.Equal(ip) {
-		return true
-	}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 // closeReason formats a close frame's reason: "code: message", cut to

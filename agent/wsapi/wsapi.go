@@ -23,13 +23,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/tezgah/tezgah/agent/hostcheck"
 	"github.com/tezgah/tezgah/agent/protocol"
 	"github.com/tezgah/tezgah/outbox"
 )
@@ -106,7 +106,7 @@ type Server struct {
 	up   websocket.Upgrader
 	log  *slog.Logger
 
-	hosts []string // accepted Host names: AllowedHosts, localhost, this machine's names
+	hosts hostcheck.Guard
 
 	mu        sync.Mutex // guards conns, closed, clients, penalties
 	conns     map[*conn]struct{}
@@ -156,13 +156,7 @@ func New(b Backend, opts Options) *Server {
 	s := &Server{b: b, opts: opts, log: opts.Log, conns: map[*conn]struct{}{},
 		clients: map[string]*client{}, penalties: map[string]*penalty{},
 		watchers: map[string][]*conn{}, stopRouting: make(chan struct{})}
-	s.hosts = append([]string{"localhost"}, opts.AllowedHosts...)
-	if h, err := os.Hostname(); err == nil && h != "" {
-		// What discovery advertises (SRV target <host>.local) and what
-		// the shop's own DNS may call this PC: not names an attacker's
-		// page can be served under.
-		s.hosts = append(s.hosts, h, strings.TrimSuffix(h, ".local")+".local")
-	}
+	s.hosts = hostcheck.New(opts.AllowedHosts)
 	s.up = websocket.Upgrader{
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
