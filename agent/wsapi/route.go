@@ -2,6 +2,7 @@ package wsapi
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/tezgah/tezgah/outbox"
 )
@@ -35,17 +36,9 @@ func (s *Server) route(cursor int64) {
 	b := s.b
 	for {
 		changed := b.Changed()
-		for cursor < b.LastSeq() {
-			evs, err := b.Events(context.Background(), cursor, 256)
-			if err != nil {
-				s.log.Error("routing events failed", "err", err)
-				break
-			}
-			if len(evs) == 0 { // the rest was pruned
-				cursor = b.LastSeq()
-				break
-			}
+		cursor, _ = readPages(b, s.log, cursor, func(evs []outbox.Event) bool {
 			s.rmu.Lock()
+			defer s.rmu.Unlock()
 			for _, e := range evs {
 				for _, c := range s.watchers[e.ID] {
 					c.deliver(e)
@@ -58,15 +51,36 @@ func (s *Server) route(cursor int64) {
 					delete(s.watchers, e.ID)
 				}
 			}
-			s.rmu.Unlock()
-			cursor = evs[len(evs)-1].Seq
-		}
+			return true
+		})
 		select {
 		case <-s.stopRouting:
 			return
 		case <-changed:
 		}
 	}
+}
+
+// readPages hands fn the committed events after cursor, a page at a
+// time, and returns the seq it got to; false when fn returned false. A
+// failed read is logged and ends the pass: the next commit wakes the
+// caller to try again.
+func readPages(b Backend, log *slog.Logger, cursor int64, fn func([]outbox.Event) bool) (int64, bool) {
+	for cursor < b.LastSeq() {
+		evs, err := b.Events(context.Background(), cursor, 256)
+		if err != nil {
+			log.Error("reading events failed", "err", err)
+			break
+		}
+		if len(evs) == 0 { // the rest was pruned
+			return b.LastSeq(), true
+		}
+		if !fn(evs) {
+			return cursor, false
+		}
+		cursor = evs[len(evs)-1].Seq
+	}
+	return cursor, true
 }
 
 // watch routes the events of request id to c from now on.

@@ -594,23 +594,17 @@ func (c *conn) writer(cursor int64) {
 		if all {
 			changed = b.Changed()
 			c.take() // the log has them too
-			// Stream committed events past the cursor, a page at a time.
-			for cursor < b.LastSeq() {
-				evs, err := b.Events(context.Background(), cursor, 256)
-				if err != nil {
-					c.log.Error("reading events failed", "err", err)
-					break
-				}
-				if len(evs) == 0 { // the rest was pruned
-					cursor = b.LastSeq()
-					break
-				}
+			var ok bool
+			cursor, ok = readPages(b, c.log, cursor, func(evs []outbox.Event) bool {
 				for _, e := range evs {
-					cursor = e.Seq
 					if !write(protocol.FromOutbox(e)) {
-						return
+						return false
 					}
 				}
+				return true
+			})
+			if !ok {
+				return
 			}
 		} else {
 			for _, e := range c.take() {
