@@ -571,10 +571,12 @@ func (c *conn) writer(cursor int64) {
 		c.stop()
 		c.unwatchAll()
 		c.ws.Close()
+		// The slot goes back before the connection leaves Conns, so
+		// whoever sees the count drop can connect again at once.
+		c.s.release(c.ip, c.cl)
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
-		c.s.release(c.ip, c.cl)
 		c.s.observe("closed")
 	}()
 	ping := time.NewTicker(c.s.opts.PingInterval)
