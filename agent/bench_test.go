@@ -84,11 +84,10 @@ func BenchmarkAcceptLatency(b *testing.B) {
 	}
 }
 
-func benchAccept(b *testing.B, url string, conns int) {
-	var next atomic.Int64
-	lat := make([]time.Duration, b.N)
+// onConnections dials conns register connections and runs fn on each in
+// its own goroutine; it returns when all have finished.
+func onConnections(b *testing.B, url string, conns int, fn func(c int, ws *websocket.Conn)) {
 	var wg sync.WaitGroup
-	b.ResetTimer()
 	for c := range conns {
 		wg.Add(1)
 		go func() {
@@ -99,43 +98,61 @@ func benchAccept(b *testing.B, url string, conns int) {
 				return
 			}
 			defer ws.Close()
-			// The client does as little as it can: it shares the cores
-			// with the agent, and its work is not the agent's latency.
-			head, tail := `{"type":"sale","id":"`, `","terminal":"kasa-1","amount":"1.00","expires_in":3600}`
-			var m msg
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(b.N) {
-					return
-				}
-				id := "B" + strconv.Itoa(c) + "-" + strconv.FormatInt(i, 10)
-				cmd := []byte(head + id + tail)
-				t0 := time.Now()
-				ws.WriteMessage(websocket.TextMessage, cmd)
-				for {
-					_, data, err := ws.ReadMessage()
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					m = msg{}
-					if err := json.Unmarshal(data, &m); err != nil {
-						b.Error(err)
-						return
-					}
-					if m.Type == "error" {
-						b.Errorf("%s: %s", id, m.Error)
-						return
-					}
-					if m.Type == "accepted" && m.ID == id {
-						break
-					}
-				}
-				lat[i] = time.Since(t0)
-			}
+			fn(c, ws)
 		}()
 	}
 	wg.Wait()
+}
+
+// The load generators do as little as they can: they share the cores with
+// the agent, and their work is not the agent's latency.
+
+func saleFrame(id string) []byte {
+	return []byte(`{"type":"sale","id":"` + id + `","terminal":"kasa-1","amount":"1.00","expires_in":3600}`)
+}
+
+// readEvent reads the next frame; an error event is an error.
+func readEvent(ws *websocket.Conn) (msg, error) {
+	var m msg
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, err
+	}
+	if m.Type == "error" {
+		return m, fmt.Errorf("%s: %s", m.ID, m.Error)
+	}
+	return m, nil
+}
+
+func benchAccept(b *testing.B, url string, conns int) {
+	var next atomic.Int64
+	lat := make([]time.Duration, b.N)
+	b.ResetTimer()
+	onConnections(b, url, conns, func(c int, ws *websocket.Conn) {
+		for {
+			i := next.Add(1) - 1
+			if i >= int64(b.N) {
+				return
+			}
+			id := "B" + strconv.Itoa(c) + "-" + strconv.FormatInt(i, 10)
+			t0 := time.Now()
+			ws.WriteMessage(websocket.TextMessage, saleFrame(id))
+			for {
+				m, err := readEvent(ws)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if m.Type == "accepted" && m.ID == id {
+					break
+				}
+			}
+			lat[i] = time.Since(t0)
+		}
+	})
 	b.StopTimer()
 	reportLatency(b, lat)
 }
@@ -157,61 +174,39 @@ func BenchmarkAcceptLatencyPaced(b *testing.B) {
 	url := benchAgent(b, 2, 2*time.Second)
 	lat := make([]time.Duration, b.N)
 	due := make([]atomic.Int64, b.N) // unix ns; written by the sender, read by the receiver
-	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
-	for c := range conns {
-		wg.Add(1)
+	onConnections(b, url, conns, func(c int, ws *websocket.Conn) {
+		mine := max(0, (b.N-c+conns-1)/conns) // sales c, c+conns, c+2*conns, ...
+		got := make(chan error, 1)
 		go func() {
-			defer wg.Done()
-			ws, _, err := websocket.DefaultDialer.Dial(url, nil)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			defer ws.Close()
-			mine := 0
-			for i := c; i < b.N; i += conns {
-				mine++
-			}
-			got := make(chan error, 1)
-			go func() {
-				var m msg
-				for n := 0; n < mine; {
-					_, data, err := ws.ReadMessage()
-					if err != nil {
-						got <- err
-						return
-					}
-					m = msg{}
-					if err := json.Unmarshal(data, &m); err != nil || m.Type == "error" {
-						got <- fmt.Errorf("%s %s: %v", m.ID, m.Error, err)
-						return
-					}
-					if m.Type != "accepted" {
-						continue
-					}
-					i, _ := strconv.Atoi(strings.TrimPrefix(m.ID, "P"))
-					lat[i] = time.Since(time.Unix(0, due[i].Load()))
-					n++
+			for n := 0; n < mine; {
+				m, err := readEvent(ws)
+				if err != nil {
+					got <- err
+					return
 				}
-				got <- nil
-			}()
-			// Registers are spread over the interval, as real ones are.
-			offset := every * time.Duration(c) / conns
-			for k, i := 0, c; i < b.N; k, i = k+1, i+conns {
-				at := start.Add(offset + every*time.Duration(k))
-				due[i].Store(at.UnixNano())
-				time.Sleep(time.Until(at)) // pacing the load, not waiting for a result
-				ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"sale","id":"P`+strconv.Itoa(i)+
-					`","terminal":"kasa-1","amount":"1.00","expires_in":3600}`))
+				if m.Type != "accepted" {
+					continue
+				}
+				i, _ := strconv.Atoi(strings.TrimPrefix(m.ID, "P"))
+				lat[i] = time.Since(time.Unix(0, due[i].Load()))
+				n++
 			}
-			if err := <-got; err != nil {
-				b.Error(err)
-			}
+			got <- nil
 		}()
-	}
-	wg.Wait()
+		// Registers are spread over the interval, as real ones are.
+		offset := every * time.Duration(c) / conns
+		for k, i := 0, c; i < b.N; k, i = k+1, i+conns {
+			at := start.Add(offset + every*time.Duration(k))
+			due[i].Store(at.UnixNano())
+			time.Sleep(time.Until(at)) // pacing the load, not waiting for a result
+			ws.WriteMessage(websocket.TextMessage, saleFrame("P"+strconv.Itoa(i)))
+		}
+		if err := <-got; err != nil {
+			b.Error(err)
+		}
+	})
 	b.StopTimer()
 	reportLatency(b, lat)
 }
