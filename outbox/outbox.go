@@ -357,6 +357,7 @@ func (s *Store) run(batch []*op, savepoints bool) bool {
 			}
 		}
 		w := &wtx{tx: tx, s: s, now: now}
+		before := seq
 		err := o.fn(w)
 		if err == nil {
 			err = w.flushEvents(&seq)
@@ -366,6 +367,8 @@ func (s *Store) run(batch []*op, savepoints bool) bool {
 				tx.Rollback()
 				return false
 			}
+			// Seqs stay gapless: the ring and resume count on it.
+			seq = before
 			o.err = err
 			if rerr := s.rollbackTo(tx); rerr != nil {
 				tx.Rollback()

@@ -552,3 +552,39 @@ func TestFailingOpUndoesOnlyItsOwnWrites(t *testing.T) {
 		}
 	}
 }
+
+// An op whose second event fails to insert gives its seqs back: the next
+// op's event follows the last committed one with no gap (the in-memory
+// ring and resume count on gapless seqs).
+func TestFailedEventLeavesNoSeqGap(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, "", nil)
+	// The writer goroutine stays idle: commit is called directly, as the
+	// writer would, so the ops share one group.
+	create := &op{done: make(chan struct{}), fn: func(w *wtx) error {
+		_, err := w.exec(`INSERT INTO requests (id, terminal, op, body, body_hash, reference, state, created_at, updated_at)
+			VALUES ('A', 'kasa-1', 'sale', '{}', 'h', 'REFA', 'queued', 1, 1)`)
+		w.event(Event{ID: "A", Type: EventAccepted, State: Queued})
+		return err
+	}}
+	half := &op{done: make(chan struct{}), fn: func(w *wtx) error {
+		w.event(Event{ID: "A", Type: EventState, State: Queued})
+		w.event(Event{ID: "GHOST", Type: EventState, State: Queued}) // no such request: its insert fails
+		return nil
+	}}
+	b := &op{done: make(chan struct{}), fn: func(w *wtx) error {
+		w.event(Event{ID: "A", Type: EventState, State: Unknown})
+		return nil
+	}}
+	s.commit([]*op{create, half, b})
+	<-create.done
+	<-half.done
+	<-b.done
+	if create.err != nil || half.err == nil || b.err != nil {
+		t.Fatalf("errors = %v, %v, %v; want nil, the ghost event's, nil", create.err, half.err, b.err)
+	}
+	evs, err := s.Events(ctx, 0, 10)
+	if err != nil || len(evs) != 2 || evs[1].Seq != 2 || evs[1].State != Unknown {
+		t.Fatalf("events = %+v, %v; want accepted at 1, the second op's event at 2", evs, err)
+	}
+}
