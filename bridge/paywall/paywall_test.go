@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +42,8 @@ type env struct {
 	srv   *httptest.Server
 	c     *paywall.Client
 	clock *clock
+	// rollbacks counts rollback requests the simulator has answered.
+	rollbacks atomic.Int64
 }
 
 func setup(t *testing.T, opts paywallsim.Options, mod ...func(*paywall.Config)) *env {
@@ -54,8 +57,13 @@ func setup(t *testing.T, opts paywallsim.Options, mod ...func(*paywall.Config)) 
 	if opts.Now == nil {
 		opts.Now = clk.Now
 	}
-	sim := paywallsim.New(opts)
-	srv := httptest.NewServer(sim)
+	e := &env{sim: paywallsim.New(opts), clock: clk}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.sim.ServeHTTP(w, r)
+		if strings.HasSuffix(r.URL.Path, "/rollback") {
+			e.rollbacks.Add(1)
+		}
+	}))
 	t.Cleanup(srv.Close)
 	cfg := paywall.Config{BaseURL: srv.URL, APIKey: "key", APIClient: "client", PollInterval: 2 * time.Millisecond, SaleWait: 5 * time.Second,
 		Timeout: 5 * time.Second, Now: clk.Now}
@@ -66,7 +74,8 @@ func setup(t *testing.T, opts paywallsim.Options, mod ...func(*paywall.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{sim: sim, srv: srv, c: c, clock: clk}
+	e.srv, e.c = srv, c
+	return e
 }
 
 func amount(t *testing.T, s string) money.Amount {
@@ -378,14 +387,19 @@ func TestWithdraw(t *testing.T) {
 	waitFor(t, func() bool { return rem.last() != "" })
 	r.ProviderRef = rem.last()
 	// Too early: the simulator's clock stands still at the sale's first
-	// second, so every try is refused until Withdraw gives up.
-	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancelShort()
-	if err := e.c.Withdraw(short, r); err == nil {
-		t.Fatal("withdrawn within the first 5 s")
+	// second, so every try is refused and Withdraw keeps trying. (One
+	// Withdraw throughout: a second one after cancelling the first could
+	// race the first's last request, which may still land.)
+	withdrawn := make(chan error, 1)
+	go func() { withdrawn <- e.c.Withdraw(context.Background(), r) }()
+	waitFor(t, func() bool { return e.rollbacks.Load() >= 3 })
+	select {
+	case err := <-withdrawn:
+		t.Fatalf("withdrawn within the first 5 s: %v", err)
+	default:
 	}
 	e.clock.Add(6 * time.Second)
-	if err := e.c.Withdraw(context.Background(), r); err != nil {
+	if err := <-withdrawn; err != nil {
 		t.Fatal(err)
 	}
 	res := <-done
