@@ -25,15 +25,17 @@ func (s *Store) Changed() <-chan struct{} {
 // first: from memory when they are recent, else from the database.
 func (s *Store) Events(ctx context.Context, since int64, limit int) ([]Event, error) {
 	s.mu.Lock()
-	if since >= s.lastSeq {
+	if since >= s.lastSeq || limit <= 0 {
 		s.mu.Unlock()
 		return nil, nil
 	}
-	if len(s.ring) > 0 && s.ring[0].Seq <= since+1 {
-		i := int(since + 1 - s.ring[0].Seq)
-		j := min(len(s.ring), i+limit)
-		out := make([]Event, j-i)
-		copy(out, s.ring[i:j])
+	if since+1 > s.lastSeq-int64(s.ringLen) {
+		n := min(s.lastSeq-since, int64(limit))
+		out := make([]Event, n)
+		size := int64(len(s.ring))
+		for k := range out {
+			out[k] = s.ring[(since+1+int64(k))%size]
+		}
 		s.mu.Unlock()
 		return out, nil
 	}

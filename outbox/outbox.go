@@ -77,10 +77,14 @@ type Store struct {
 	stop chan struct{}
 	done chan struct{}
 
-	mu      sync.Mutex // guards lastSeq, ring, changed, closed
+	mu      sync.Mutex // guards lastSeq, ring, ringLen, changed, closed
 	lastSeq int64
-	ring    []Event // the most recent events, ring[len-1].Seq == lastSeq
-	ringMax int
+	// ring is a circular buffer of the most recent events: the ringLen
+	// events up to lastSeq, the one with seq q at ring[q%len(ring)].
+	// Seqs are gapless, so no search is needed. (Shifting a slice down
+	// instead copied the whole ring under the lock at every commit.)
+	ring    []Event
+	ringLen int
 	changed chan struct{} // closed and replaced on every publish
 	closed  bool
 	// submitting counts callers between the closed check and handing
@@ -139,7 +143,7 @@ func Open(path string, opts Options) (*Store, error) {
 		maxBatch:  opts.MaxBatch,
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
-		ringMax:   opts.RingSize,
+		ring:      make([]Event, opts.RingSize),
 		changed:   make(chan struct{}),
 	}
 	// The log's high-water mark, not just its newest row: when pruning
@@ -412,13 +416,13 @@ func (s *Store) publish(evs []Event) {
 		return
 	}
 	s.mu.Lock()
-	s.ring = append(s.ring, evs...)
-	if over := len(s.ring) - s.ringMax; over > 0 {
-		// Copy down rather than reslice so the backing array does not grow
-		// without bound.
-		n := copy(s.ring, s.ring[over:])
-		s.ring = s.ring[:n]
+	if evs[0].Seq != s.lastSeq+1 {
+		s.ringLen = 0 // cannot happen while seqs are gapless; readers fall back to the database
 	}
+	for _, e := range evs {
+		s.ring[e.Seq%int64(len(s.ring))] = e
+	}
+	s.ringLen = min(s.ringLen+len(evs), len(s.ring))
 	s.lastSeq = evs[len(evs)-1].Seq
 	close(s.changed)
 	s.changed = make(chan struct{})
