@@ -67,6 +67,53 @@ func TestAcceptIdempotent(t *testing.T) {
 	}
 }
 
+// repeatReader yields the same random bytes for the first reps reads of
+// each length, then counts up, so references collide on demand.
+type repeatReader struct{ reps, n int }
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	r.n++
+	for i := range p {
+		p[i] = 0
+		if r.n > r.reps {
+			p[i] = byte(r.n + i)
+		}
+	}
+	return len(p), nil
+}
+
+// TestReferenceDrawnTwice: a new id whose reference is already taken is
+// stored under a fresh one, not mistaken for a known id; after six
+// draws it fails rather than loop.
+func TestReferenceDrawnTwice(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)}
+	for _, tc := range []struct {
+		reps int
+		ok   bool
+	}{{reps: 3, ok: true}, {reps: 100, ok: false}} {
+		s, err := Open(filepath.Join(t.TempDir(), "outbox.db"), Options{Now: c.Now, Rand: &repeatReader{reps: tc.reps}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Accept(ctx, sale("R1", "kasa-1")); err != nil {
+			t.Fatal(err)
+		}
+		_, existing, err := s.Accept(ctx, sale("R2", "kasa-1"))
+		if tc.ok && (err != nil || existing) {
+			t.Errorf("reps=%d: second accept = existing %v, %v; want stored", tc.reps, existing, err)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "no free reference")) {
+			t.Errorf("reps=%d: second accept error = %v, want no free reference", tc.reps, err)
+		}
+		r1, _, _ := s.Get(ctx, "R1")
+		if r2, _, err := s.Get(ctx, "R2"); tc.ok && (err != nil || r2.Reference == r1.Reference) {
+			t.Errorf("reps=%d: R2 = %+v, %v; want its own reference", tc.reps, r2, err)
+		}
+		s.Close()
+	}
+}
+
 func TestAcceptSurvivesReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "outbox.db")

@@ -194,21 +194,11 @@ func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bo
 	hash := Hash(r.Body)
 	evs, err := s.do(ctx, func(w *wtx) error {
 		existing = false
-		var have string
-		err := w.queryRow(`SELECT body_hash FROM requests WHERE id = ?`, r.ID).Scan(&have)
-		switch {
-		case err == nil:
-			if have != hash {
-				return ErrIDConflict
-			}
-			existing = true
-			ev, err = latestEvent(w.tx, r.ID)
-			return err
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("outbox: accept %s: %w", r.ID, err)
-		}
 		now := w.now.UnixMilli()
 		var n int64
+		// New ids are the common case, so the insert itself is the
+		// idempotency check: only when it adds nothing is the id looked
+		// up, to tell a known id from a reference drawn twice.
 		for try := 0; ; try++ {
 			ref, err := s.newReference(w.now)
 			if err != nil {
@@ -217,7 +207,7 @@ func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bo
 			res, err := w.exec(`INSERT INTO requests
 				(id, terminal, op, body, body_hash, reference, original_id, state, deadline, created_at, updated_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT(reference) DO NOTHING`,
+				ON CONFLICT DO NOTHING`,
 				r.ID, r.Terminal, r.Op, r.Body, hash, ref, r.OriginalID, Queued, ms(r.Deadline), now, now)
 			if err != nil {
 				return fmt.Errorf("outbox: accept %s: %w", r.ID, err)
@@ -225,6 +215,19 @@ func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bo
 			if added, _ := res.RowsAffected(); added == 1 {
 				n, _ = res.LastInsertId()
 				break
+			}
+			var have string
+			err = w.queryRow(`SELECT body_hash FROM requests WHERE id = ?`, r.ID).Scan(&have)
+			switch {
+			case err == nil:
+				if have != hash {
+					return ErrIDConflict
+				}
+				existing = true
+				ev, err = latestEvent(w.tx, r.ID)
+				return err
+			case !errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("outbox: accept %s: %w", r.ID, err)
 			}
 			if try == 5 {
 				return fmt.Errorf("outbox: accept %s: no free reference", r.ID)
