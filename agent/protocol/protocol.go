@@ -166,8 +166,7 @@ func Decode(data []byte) (Command, *Error) {
 		return Command{}, Errorf(CodeInvalidJSON, "", "the frame must be one JSON object: %s", jsonProblem(err))
 	}
 	var w wire
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&w); err != nil {
+	if err := json.Unmarshal(data, &w); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return Command{}, Errorf(CodeInvalidField, te.Field, "%s must be a JSON %s", te.Field, kindOf(te.Type.Kind().String()))

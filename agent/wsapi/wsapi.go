@@ -16,6 +16,7 @@
 package wsapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -350,6 +351,7 @@ func (c *conn) reader() {
 	// than with SetReadLimit, whose close frame carries no reason).
 	hardCap := 16 * c.s.opts.MaxFrameBytes
 	refused := 0 // commands refused by the rate limit in a row
+	var buf bytes.Buffer
 	c.ws.SetReadDeadline(time.Now().Add(wait))
 	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(wait)) })
 	ctx, cancel := context.WithCancel(context.Background())
@@ -375,10 +377,13 @@ func (c *conn) reader() {
 			return
 		}
 		c.ws.SetReadDeadline(time.Now().Add(wait))
-		data, err := io.ReadAll(io.LimitReader(r, c.s.opts.MaxFrameBytes+1))
-		if err != nil {
+		// One buffer serves every frame of the connection: handle keeps
+		// nothing of data once it returns.
+		buf.Reset()
+		if _, err := buf.ReadFrom(io.LimitReader(r, c.s.opts.MaxFrameBytes+1)); err != nil {
 			return
 		}
+		data := buf.Bytes()
 		if int64(len(data)) > c.s.opts.MaxFrameBytes {
 			n, err := io.Copy(io.Discard, io.LimitReader(r, hardCap-int64(len(data))+1))
 			if err != nil {
