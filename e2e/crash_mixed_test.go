@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -24,22 +20,11 @@ func TestCrashRecoveryMixed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs processes")
 	}
-	agentBin, simBin := build(t)
-	dir := t.TempDir()
-	logf := processLog(t, dir)
-
 	const terminals, registers, baskets, kills = 4, 4, 24, 6
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 2))
-
-	sim := start(t, simListening, logf, simBin, "--listen", "127.0.0.1:0", "--devices", devices(terminals),
-		"--seed", fmt.Sprint(seed), "--latency", "2ms", "--fail-rate", "0.05", "--rate-limit-rate", "0.05", "--drop-rate", "0.05")
-	cfg := writeConfig(t, dir, sim.addr, terminals, "")
-
-	var url atomic.Value
-	agent := start(t, agentListening, logf, agentBin, "run", "--config", cfg)
-	url.Store(agent.addr)
+	shop := newCrashShop(t, 2, []string{"--devices", devices(terminals)}, func(dir, simURL string) string {
+		return writeConfig(t, dir, simURL, terminals, "")
+	})
+	rng := shop.rng
 
 	// amount avoids the simulator's decline rule (minor part 51): every
 	// sale here should be approved, so refunds and voids have something
@@ -51,12 +36,8 @@ func TestCrashRecoveryMixed(t *testing.T) {
 		}
 		return fmt.Sprintf("%d.%02d", minor/100, minor%100)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var regs []*register
-	var wg sync.WaitGroup
 	for g := range registers {
-		r := newRegister(t, func() string { return url.Load().(string) })
+		r := shop.register()
 		term := fmt.Sprint("kasa-", 1+g%terminals) // one register per terminal: its day is its own
 		for i := range baskets {
 			id := fmt.Sprintf("M%d-%03d", g, i)
@@ -88,36 +69,15 @@ func TestCrashRecoveryMixed(t *testing.T) {
 				r.addAfter(r.order[len(r.order)-1], id, map[string]any{"type": "end_of_day", "terminal": term, "summary": i%12 == 5})
 			}
 		}
-		regs = append(regs, r)
-		wg.Add(1)
-		go func() { defer wg.Done(); r.run(ctx) }()
 	}
 
 	// Besides the random faults: a few device timeouts answered after the
 	// money moved (iyzico 380103), the case where only a query can tell.
-	setFaults(t, sim.addr, map[string]any{"latency": 2 * time.Millisecond, "fail_rate": 0.05, "rate_limit_rate": 0.05, "drop_rate": 0.05,
+	setFaults(t, shop.sim.addr, map[string]any{"latency": 2 * time.Millisecond, "fail_rate": 0.05, "rate_limit_rate": 0.05, "drop_rate": 0.05,
 		"error": map[string]any{"code": "380103", "group": "TIMEOUT_ERROR", "after_record": true, "times": 8}})
-	for k := range kills {
-		// Kill at a random moment: how far the stream got is up to chance.
-		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)
-		agent.kill()
-		t.Logf("kill %d: agent SIGKILLed", k+1)
-		agent = start(t, agentListening, logf, agentBin, "run", "--config", cfg)
-		url.Store(agent.addr)
-	}
+	shop.run(kills, 180*time.Second)
 
-	waitFor(t, 180*time.Second, "every command to reach a final result at its register", func() bool {
-		for _, r := range regs {
-			if !r.done() {
-				return false
-			}
-		}
-		return true
-	})
-	cancel()
-	wg.Wait()
-
-	resp, err := http.Get(sim.addr + "/_sim/faults")
+	resp, err := http.Get(shop.sim.addr + "/_sim/faults")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,10 +94,7 @@ func TestCrashRecoveryMixed(t *testing.T) {
 	type told struct{ typ, status, paymentID string }
 	results := map[string]told{}
 	statuses := map[string]int{}
-	for _, r := range regs {
-		for _, p := range r.problems {
-			t.Error(p)
-		}
+	for _, r := range shop.regs {
 		for id, ev := range r.results {
 			var cmd struct {
 				Type string `json:"type"`
@@ -178,7 +135,7 @@ func TestCrashRecoveryMixed(t *testing.T) {
 	}
 	got := map[string]int{}
 	perRef := map[string]int{}
-	for _, e := range ledger(t, sim.addr) {
+	for _, e := range ledger(t, shop.sim.addr) {
 		got[e.Op]++
 		perRef[e.Op+" "+e.Reference]++
 		if perRef[e.Op+" "+e.Reference] > 1 {

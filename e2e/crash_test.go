@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"math/rand/v2"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -21,80 +17,24 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs processes")
 	}
-	agentBin, simBin := build(t)
-	dir := t.TempDir()
-	logf := processLog(t, dir)
-
 	const terminals, registers, perRegister, kills = 4, 4, 60, 6
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 1))
-
-	sim := start(t, simListening, logf, simBin, "--listen", "127.0.0.1:0", "--devices", devices(terminals),
-		"--seed", fmt.Sprint(seed), "--latency", "2ms", "--fail-rate", "0.05", "--rate-limit-rate", "0.05", "--drop-rate", "0.05")
-	cfg := writeConfig(t, dir, sim.addr, terminals, "")
-
-	var url atomic.Value
-	agent := start(t, agentListening, logf, agentBin, "run", "--config", cfg)
-	url.Store(agent.addr)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var regs []*register
-	var wg sync.WaitGroup
+	shop := newCrashShop(t, 1, []string{"--devices", devices(terminals)}, func(dir, simURL string) string {
+		return writeConfig(t, dir, simURL, terminals, "")
+	})
 	for g := range registers {
-		r := newRegister(t, func() string { return url.Load().(string) })
+		r := shop.register()
 		for i := range perRegister {
-			amount := fmt.Sprintf("%d.%02d", 1+rng.IntN(500), rng.IntN(100))
+			amount := fmt.Sprintf("%d.%02d", 1+shop.rng.IntN(500), shop.rng.IntN(100))
 			r.add(fmt.Sprintf("REG%d-%04d", g, i), map[string]any{
 				"type": "sale", "terminal": fmt.Sprint("kasa-", 1+(g+i)%terminals), "amount": amount, "expires_in": 600})
 		}
-		regs = append(regs, r)
-		wg.Add(1)
-		go func() { defer wg.Done(); r.run(ctx) }()
 	}
-
-	for k := range kills {
-		// Kill at a random moment: how far the stream got is up to chance.
-		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)
-		agent.kill()
-		t.Logf("kill %d: agent SIGKILLed", k+1)
-		agent = start(t, agentListening, logf, agentBin, "run", "--config", cfg)
-		url.Store(agent.addr)
-	}
-
-	waitFor(t, 120*time.Second, "every sale to reach a final result at its register", func() bool {
-		for _, r := range regs {
-			if !r.done() {
-				return false
-			}
-		}
-		return true
-	})
-	cancel()
-	wg.Wait()
-
-	approved := map[string]string{} // payment id -> request id
-	statuses := map[string]int{}
-	for _, r := range regs {
-		for _, p := range r.problems {
-			t.Error(p)
-		}
-		for id, ev := range r.results {
-			statuses[ev.Status]++
-			if ev.Status == "approved" {
-				if ev.Payment.PaymentID == "" {
-					t.Errorf("%s approved without a payment id", id)
-				}
-				approved[ev.Payment.PaymentID] = id
-			}
-		}
-	}
-	t.Logf("results: %v", statuses)
+	shop.run(kills, 120*time.Second)
+	approved, statuses := shop.approvedSales()
 
 	charges := map[string]int{}
 	sales := 0
-	for _, e := range ledger(t, sim.addr) {
+	for _, e := range ledger(t, shop.sim.addr) {
 		if e.Op != "sale" {
 			continue
 		}
