@@ -24,6 +24,7 @@ import (
 // that answers every call after latency.
 func benchAgent(b *testing.B, n int, latency time.Duration) string {
 	b.Helper()
+	TuneGC() // as `tezgah run` does
 	cfg := config.Demo()
 	cfg.Terminals = nil
 	cfg.Paywall, cfg.Vomsis = nil, nil

@@ -96,6 +96,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tezgah run: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	agent.TuneGC()
 	var cfg *config.Config
 	path := *cfgPath
 	if path == "" {
