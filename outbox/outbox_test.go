@@ -67,8 +67,8 @@ func TestAcceptIdempotent(t *testing.T) {
 	}
 }
 
-// repeatReader yields the same random bytes for the first reps reads of
-// each length, then counts up, so references collide on demand.
+// repeatReader yields zero bytes for its first reps reads and different
+// bytes after, so references collide on demand.
 type repeatReader struct{ reps, n int }
 
 func (r *repeatReader) Read(p []byte) (int, error) {
