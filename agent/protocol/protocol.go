@@ -157,11 +157,18 @@ var opPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 // certainly left the counter.
 const MaxExpiresIn = 3600
 
+// skipValue takes any JSON value and keeps nothing: Decode needs only
+// the names of the fields a frame has, not a copy of each value (six
+// allocations fewer for a sale).
+type skipValue struct{}
+
+func (*skipValue) UnmarshalJSON([]byte) error { return nil }
+
 // Decode parses one command frame. On failure it returns an *Error; the
 // caller stores nothing.
 func Decode(data []byte) (Command, *Error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a BOM from Windows tools
-	var present map[string]json.RawMessage
+	var present map[string]skipValue
 	if err := json.Unmarshal(data, &present); err != nil || present == nil {
 		return Command{}, Errorf(CodeInvalidJSON, "", "the frame must be one JSON object: %s", jsonProblem(err))
 	}

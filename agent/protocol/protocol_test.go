@@ -128,3 +128,15 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecodeSale: one sale frame, as every register command is
+// decoded on the connection's reader.
+func BenchmarkDecodeSale(b *testing.B) {
+	data := []byte(`{"type":"sale","id":"R1-000123","terminal":"kasa-1","amount":"1.00","expires_in":3600}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
