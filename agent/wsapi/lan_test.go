@@ -223,7 +223,10 @@ func TestConnectionLimitPerClient(t *testing.T) {
 	if _, status, _ := try(t, two, url, nil); status != http.StatusSwitchingProtocols {
 		t.Fatal("another address is limited by its neighbour's connections")
 	}
-	// A closed connection frees its slot.
+	// A closed connection frees its slot. The server counts a connection
+	// just after its upgrade answer, so first wait until all three are
+	// counted: else the count could read 2 before a is gone.
+	waitFor(t, "the three open connections to be counted", func() bool { return s.Conns() == 3 })
 	a.Close()
 	waitFor(t, "the closed connection to be released", func() bool { return s.Conns() == 2 })
 	c, _, _ := try(t, one, url, nil)

@@ -204,13 +204,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	ws, err := s.up.Upgrade(w, r, nil)
 	if err != nil || full {
+		// The slot goes back before the register can see the refusal: one
+		// that closes another connection and retries at once must find it
+		// free.
+		s.release(ip, cl)
 		if full && err == nil {
 			s.observe("refused_" + CodeTooManyConnections)
 			s.log.Warn("refused WebSocket", "code", CodeTooManyConnections, "remote", r.RemoteAddr)
 			closeWith(ws, websocket.ClosePolicyViolation, closeReason(CodeTooManyConnections,
 				"over %d connections from %s; close unused ones", s.opts.MaxConnsPerClient, ip))
 		}
-		s.release(ip, cl)
 		return // on err the upgrader has answered
 	}
 	c := &conn{
@@ -228,8 +231,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		closeWith(ws, websocket.CloseGoingAway, "shutting down")
 		s.release(ip, cl)
+		closeWith(ws, websocket.CloseGoingAway, "shutting down")
 		return
 	}
 	// The stream starts at what is committed now, before the reader can
