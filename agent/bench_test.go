@@ -99,17 +99,8 @@ func registers(b *testing.B, url string, conns int) []*websocket.Conn {
 		wss[c] = ws
 	}
 	onConnections(wss, func(c int, ws *websocket.Conn) {
-		id := "W" + strconv.Itoa(c)
-		ws.WriteMessage(websocket.TextMessage, saleFrame(id))
-		for {
-			m, err := readEvent(ws)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if m.Type == "accepted" && m.ID == id {
-				return
-			}
+		if err := sell(ws, "W"+strconv.Itoa(c)); err != nil {
+			b.Error(err)
 		}
 	})
 	if b.Failed() {
@@ -133,6 +124,20 @@ func onConnections(wss []*websocket.Conn, fn func(c int, ws *websocket.Conn)) {
 
 func saleFrame(id string) []byte {
 	return []byte(`{"type":"sale","id":"` + id + `","terminal":"kasa-1","amount":"1.00","expires_in":3600}`)
+}
+
+// sell sends a sale and waits for its "accepted".
+func sell(ws *websocket.Conn, id string) error {
+	ws.WriteMessage(websocket.TextMessage, saleFrame(id))
+	for {
+		m, err := readEvent(ws)
+		if err != nil {
+			return err
+		}
+		if m.Type == "accepted" && m.ID == id {
+			return nil
+		}
+	}
 }
 
 // readEvent reads the next frame; an error event is an error.
@@ -162,18 +167,10 @@ func benchAccept(b *testing.B, url string, conns int) {
 			if i >= int64(b.N) {
 				return
 			}
-			id := "B" + strconv.Itoa(c) + "-" + strconv.FormatInt(i, 10)
 			t0 := time.Now()
-			ws.WriteMessage(websocket.TextMessage, saleFrame(id))
-			for {
-				m, err := readEvent(ws)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if m.Type == "accepted" && m.ID == id {
-					break
-				}
+			if err := sell(ws, "B"+strconv.Itoa(c)+"-"+strconv.FormatInt(i, 10)); err != nil {
+				b.Error(err)
+				return
 			}
 			lat[i] = time.Since(t0)
 		}
