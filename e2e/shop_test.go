@@ -61,12 +61,20 @@ func (s *crashShop) register() *register {
 // run starts the registers, SIGKILLs the agent kills times at random
 // moments (restarting it each time), waits up to d for every register to
 // hold a result for every command it sent, and reports what the registers
-// saw go wrong.
+// saw go wrong — also when the wait times out.
 func (s *crashShop) run(kills int, d time.Duration) {
 	s.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
+	defer func() {
+		cancel()
+		wg.Wait() // the registers write their problems until they stop
+		for _, r := range s.regs {
+			for _, p := range r.problems {
+				s.t.Error(p)
+			}
+		}
+	}()
 	for _, r := range s.regs {
 		wg.Go(func() { r.run(ctx) })
 	}
@@ -85,13 +93,6 @@ func (s *crashShop) run(kills int, d time.Duration) {
 		}
 		return true
 	})
-	cancel()
-	wg.Wait()
-	for _, r := range s.regs {
-		for _, p := range r.problems {
-			s.t.Error(p)
-		}
-	}
 }
 
 // approvedSales returns, from the registers' results, the payment id of
