@@ -48,11 +48,15 @@ type register struct {
 	results   map[string]event
 	problems  []string
 	changed   chan struct{}
+	// limited holds the commands the agent refused as rate_limited
+	// ("nothing was stored, send it again"): sent again after a pause.
+	limited map[string]bool
+	slowed  chan struct{} // signalled when limited grows
 }
 
 func newRegister(t *testing.T, url func() string) *register {
 	return &register{t: t, url: url, cmds: map[string][]byte{}, deps: map[string]string{}, accepted: map[string]bool{}, acceptSeq: map[string]int64{},
-		results: map[string]event{}, changed: make(chan struct{}, 1)}
+		results: map[string]event{}, changed: make(chan struct{}, 1), limited: map[string]bool{}, slowed: make(chan struct{}, 1)}
 }
 
 func (r *register) add(id string, cmd map[string]any) {
@@ -74,6 +78,10 @@ func (r *register) ready(sent map[string]bool) [][]byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out [][]byte
+	for id := range r.limited {
+		delete(sent, id)
+		delete(r.limited, id)
+	}
 	for _, id := range r.order {
 		if r.accepted[id] || sent[id] {
 			continue
@@ -128,6 +136,14 @@ func (r *register) session(ctx context.Context) {
 			case <-sctx.Done():
 				return
 			case <-r.changed:
+			case <-r.slowed:
+				// Refused for sending too fast: pause as a register
+				// would, then send those again.
+				select {
+				case <-sctx.Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
 			}
 		}
 	}()
@@ -167,6 +183,14 @@ func (r *register) observe(ev event) {
 		}
 		r.results[ev.ID] = ev
 	case "error":
+		if ev.Error != nil && ev.Error.Code == "rate_limited" && !r.accepted[ev.ID] {
+			r.limited[ev.ID] = true
+			select {
+			case r.slowed <- struct{}{}:
+			default:
+			}
+			return
+		}
 		if ev.Error != nil && ev.Error.Code != "shutting_down" && ev.Error.Code != "unavailable" {
 			r.problems = append(r.problems, fmt.Sprintf("%s: error %s: %s", ev.ID, ev.Error.Code, ev.Error.Message))
 		}
