@@ -367,6 +367,9 @@ func (c *conn) reader() {
 		}
 	}()
 	for {
+		// The last frame may have carried a card (Vomsis): wipe it rather
+		// than keep it while waiting for the next one.
+		clear(buf.Bytes())
 		typ, r, err := c.ws.NextReader()
 		if err != nil {
 			if ne, ok := err.(net.Error); ok && ne.Timeout() && ctx.Err() == nil {
