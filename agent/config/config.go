@@ -7,10 +7,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -221,12 +224,11 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return nil, decodeError(name, err)
 	}
-	if err := c.resolveSecrets(name); err != nil {
-		return nil, err
-	}
+	// Every remaining problem is reported at once, each at its line.
+	secretsErr := c.resolveSecrets()
 	c.defaults()
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	if err := errors.Join(secretsErr, c.Validate()); err != nil {
+		return nil, locate(name, keyLines(data), err)
 	}
 	return &c, nil
 }
@@ -259,14 +261,13 @@ func decodeError(name string, err error) error {
 	}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
-		row, _ := de.Position()
-		return fmt.Errorf("%s:%d: %s: %s", name, row, strings.Join(de.Key(), "."), de.Error())
+		return typeError(name, de)
 	}
 	return fmt.Errorf("%s: %w", name, err)
 }
 
 // resolveSecrets replaces "env:NAME" and "file:/path" in secret fields.
-func (c *Config) resolveSecrets(name string) error {
+func (c *Config) resolveSecrets() error {
 	fields := map[string]*string{"agent.pairing_token": &c.Agent.PairingToken}
 	if c.Iyzico != nil {
 		fields["iyzico.client_secret"] = &c.Iyzico.ClientSecret
@@ -280,10 +281,11 @@ func (c *Config) resolveSecrets(name string) error {
 		fields["vomsis.app_secret"] = &c.Vomsis.AppSecret
 	}
 	var errs []error
-	for key, p := range fields {
+	for _, key := range slices.Sorted(maps.Keys(fields)) {
+		p := fields[key]
 		v, err := secret(*p)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %s: %w", name, key, err))
+			errs = append(errs, fieldError(key, "%v", err))
 			continue
 		}
 		*p = v
@@ -394,7 +396,7 @@ var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+		errs = append(errs, fieldError(key, format, args...))
 	}
 	switch c.Agent.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -406,6 +408,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Agent.Retention.Duration < 24*time.Hour {
 		bad("agent.retention", "%v is under 24h: results must outlive a register's day", c.Agent.Retention.Duration)
+	}
+	if err := checkListen(c.Agent.Listen); err != nil {
+		bad("agent.listen", "%v", err)
 	}
 	if c.Agent.MaxFrameBytes < 1024 {
 		bad("agent.max_frame_bytes", "%d is under 1024", c.Agent.MaxFrameBytes)
@@ -557,3 +562,22 @@ func digitsOnly(s string) bool {
 	}
 	return len(s) > 0 && len(s) <= 3
 }
+
+// checkListen refuses an address the agent could never listen on, so
+// that `doctor` does not blame another program for the port and `run`
+// creates nothing before failing.
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port, e.g. \"127.0.0.1:8417\" or \"0.0.0.0:8417\"", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q of %q is not a number from 1 to 65535 (0: any free port)", port, addr)
+	}
+	if host != "" && net.ParseIP(host) == nil && !hostname.MatchString(host) {
+		return fmt.Errorf("host %q of %q is neither an IP address nor a host name", host, addr)
+	}
+	return nil
+}
+
+var hostname = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$`)

@@ -39,12 +39,28 @@ func TestParseErrors(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"unknown key with line", strings.Replace(valid, `device_id = "P1"`, `devce_id = "P1"`, 1),
 			`t.toml:13: unknown key "terminal.devce_id" (allowed: name, provider, device_id, model, mode)`},
-		{"wrong type", strings.Replace(valid, `listen = "127.0.0.1:9000"`, `listen = 9000`, 1), "t.toml:3"},
-		{"bad duration", strings.Replace(valid, "[agent]", "[agent]\nsale_timeout = \"2 minutes\"", 1), "not a duration"},
+		{"wrong type", strings.Replace(valid, `listen = "127.0.0.1:9000"`, `listen = 9000`, 1),
+			`t.toml:3: agent.listen: must be text in quotes, not a TOML integer, e.g. listen = "…"`},
+		{"wrong type number", strings.Replace(valid, "[agent]", "[agent]\nmax_frame_bytes = \"big\"", 1),
+			"t.toml:3: agent.max_frame_bytes: must be a whole number without quotes, not a TOML string, e.g. max_frame_bytes = 65536"},
+		{"wrong type list", strings.Replace(valid, "[agent]", "[agent]\nallowed_hosts = \"kasa\"", 1),
+			`t.toml:3: agent.allowed_hosts: must be a list of texts, not a TOML string, e.g. allowed_hosts = ["a", "b"]`},
+		{"syntax", "[agent\nid = 1\n", "t.toml:1:7: not valid TOML: expected ']' to close table name"},
+		{"bad listen port", strings.Replace(valid, `"127.0.0.1:9000"`, `"127.0.0.1:99999"`, 1),
+			`t.toml:3: agent.listen: port "99999" of "127.0.0.1:99999" is not a number from 1 to 65535`},
+		{"listen without port", strings.Replace(valid, `"127.0.0.1:9000"`, `"127.0.0.1"`, 1),
+			`t.toml:3: agent.listen: "127.0.0.1" is not host:port`},
+		{"missing key at its table", strings.Replace(valid, "password = \"p\"\n", "", 1),
+			"t.toml:4: iyzico.password: is required"},
+		{"bad duration", strings.Replace(valid, "[agent]", "[agent]\nsale_timeout = \"2 minutes\"", 1), `t.toml:3: agent.sale_timeout: "2 minutes" is not a duration`},
 		{"bad model", strings.Replace(valid, `"vuk507"`, `"vuk508"`, 1), `terminal[1].model: "vuk508" is not one of vuk507, vuk509`},
 		{"duplicate terminal", valid + "[[terminal]]\nname = \"kasa-1\"\nprovider = \"iyzico\"\ndevice_id = \"P2\"\nmodel = \"vuk509\"\n", `terminal[2].name: "kasa-1" is used twice`},
 		{"no provider table", "[[terminal]]\nname = \"k\"\nprovider = \"iyzico\"\ndevice_id = \"P\"\nmodel = \"vuk507\"\n", "need an [iyzico] table"},
-		{"missing env secret", strings.Replace(valid, `client_secret = "s"`, `client_secret = "env:TEZGAH_TEST_UNSET"`, 1), "iyzico.client_secret: environment variable TEZGAH_TEST_UNSET is not set"},
+		{"missing env secret", strings.Replace(valid, `client_secret = "s"`, `client_secret = "env:TEZGAH_TEST_UNSET"`, 1), "t.toml:7: iyzico.client_secret: environment variable TEZGAH_TEST_UNSET is not set"},
+		{"second terminal's key", valid + "[[terminal]]\nname = \"kasa-2\"\nprovider = \"iyzico\"\ndevice_id = \"P2\"\nmodel = \"vuk508\"\n",
+			`t.toml:19: terminal[2].model: "vuk508" is not one of vuk507, vuk509`},
+		{"missing key of second terminal", valid + "[[terminal]]\nname = \"kasa-2\"\nprovider = \"iyzico\"\nmodel = \"vuk509\"\n",
+			"t.toml:15: terminal[2].device_id: is required"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,7 +90,7 @@ func TestSecrets(t *testing.T) {
 		t.Fatal("Redacted changed the original or kept the secret")
 	}
 	os.Chmod(path, 0o644)
-	if _, err := Parse("t.toml", []byte(in)); err == nil || !strings.Contains(err.Error(), "readable by other users") {
+	if _, err := Parse("t.toml", []byte(in)); err == nil || !strings.Contains(err.Error(), "t.toml:9: iyzico.password: "+path+" is readable by other users") {
 		t.Fatalf("world-readable secret file accepted: %v", err)
 	}
 }
@@ -150,5 +166,33 @@ func TestFiledropKeys(t *testing.T) {
 		if _, err := Parse("t.toml", []byte(base+tc.extra)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want %q", tc.extra, err, tc.want)
 		}
+	}
+}
+
+func TestParseReportsEveryProblemOnce(t *testing.T) {
+	in := strings.Replace(valid, `client_secret = "s"`, `client_secret = "env:TEZGAH_TEST_UNSET"`, 1)
+	in = strings.Replace(in, `"vuk507"`, `"vuk508"`, 1)
+	_, err := Parse("t.toml", []byte(in))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	want := "t.toml:7: iyzico.client_secret: environment variable TEZGAH_TEST_UNSET is not set\n" +
+		`t.toml:14: terminal[1].model: "vuk508" is not one of vuk507, vuk509`
+	if err.Error() != want {
+		t.Fatalf("got\n%s\nwant\n%s", err, want)
+	}
+}
+
+func TestKeyLines(t *testing.T) {
+	doc := "a = 1\n[agent]\nid = \"x\"\n[[terminal]]\nname = \"k1\"\n[[terminal]]\n\nname = \"k2\"\n[iyzico.tax_groups]\n\"10\" = \"KDV10\"\n"
+	got := keyLines([]byte(doc))
+	for key, line := range map[string]int{"a": 1, "agent": 2, "agent.id": 3, "terminal[1]": 4, "terminal[1].name": 5,
+		"terminal[2]": 6, "terminal[2].name": 8, "iyzico.tax_groups": 9, "iyzico.tax_groups.10": 10} {
+		if got[key] != line {
+			t.Errorf("%s: line %d, want %d (all: %v)", key, got[key], line, got)
+		}
+	}
+	if n := lineOf(got, "terminal[2].model"); n != 6 {
+		t.Errorf("missing key of terminal[2]: line %d, want its table's 6", n)
 	}
 }

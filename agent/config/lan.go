@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"time"
 )
 
@@ -52,7 +51,7 @@ func (c *Config) lanDefaults() {
 func (c *Config) validateLAN() []error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+		errs = append(errs, fieldError(key, format, args...))
 	}
 	l := c.LAN
 	if len(l.Instance) > 63 {
