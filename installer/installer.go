@@ -108,10 +108,8 @@ func (m *Manager) Install() error {
 	if _, err := os.Stat(m.ConfigPath); err != nil {
 		return fmt.Errorf("installer: the service would read %s: %w (copy configs/tezgah.example.toml there and edit it, or pass --config)", m.ConfigPath, err)
 	}
-	if p := m.Service.Platform(); runtime.GOOS == "linux" && p != "linux-systemd" {
-		// Our unit carries the sandboxing and the restart policy; other
-		// init systems would get kardianos's bare script instead.
-		return fmt.Errorf("installer: tezgah installs as a systemd service, and this machine's service manager is %s; run `tezgah run` from it instead", p)
+	if err := m.supported(); err != nil {
+		return err
 	}
 	if m.installed() {
 		return ErrAlreadyInstalled
@@ -139,6 +137,9 @@ func (m *Manager) Uninstall() error {
 	if !m.IsAdmin() {
 		return ErrNotAdmin
 	}
+	if err := m.supported(); err != nil {
+		return err
+	}
 	if !m.installed() {
 		return ErrNotInstalled
 	}
@@ -157,6 +158,9 @@ func (m *Manager) Uninstall() error {
 func (m *Manager) Control(action string) error {
 	if !m.IsAdmin() {
 		return ErrNotAdmin
+	}
+	if err := m.supported(); err != nil {
+		return err
 	}
 	if !m.installed() {
 		return ErrNotInstalled
@@ -181,6 +185,9 @@ func (m *Manager) Control(action string) error {
 // State is the service's state in words: "running", "stopped",
 // "not installed", or what the service manager said.
 func (m *Manager) State() string {
+	if err := m.supported(); err != nil {
+		return err.Error()
+	}
 	st, err := m.Service.Status()
 	switch {
 	case errors.Is(err, service.ErrNotInstalled):
@@ -193,6 +200,21 @@ func (m *Manager) State() string {
 		return "stopped"
 	}
 	return "unknown"
+}
+
+// ErrNoServiceManager: Linux without systemd running, typically a
+// container. kardianos falls back to SysV scripts there, whose failures
+// read "exit status 1" or "remove /etc/init.d/tezgah: no such file".
+var ErrNoServiceManager = errors.New("no supported service manager is running on this machine: tezgah installs as a systemd service, and systemd is not running here (a container?). Run the agent in the foreground instead, under the container's own supervisor: `tezgah run --config FILE`")
+
+// supported says whether this machine's service manager is one tezgah
+// installs into: our unit carries the sandboxing and the restart policy,
+// other init systems would get kardianos's bare script instead.
+func (m *Manager) supported() error {
+	if runtime.GOOS == "linux" && m.Service.Platform() != "linux-systemd" {
+		return ErrNoServiceManager
+	}
+	return nil
 }
 
 func (m *Manager) installed() bool {
