@@ -74,6 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "tezgah", version)
 		return 0
 	case "help", "-h", "--help":
+		if len(args) > 1 && args[1] == "--man" {
+			writeMan(stdout, version)
+			return 0
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
@@ -84,7 +88,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	demo := fs.Bool("demo", false, "run with built-in provider simulators and three demo terminals")
+	demo := fs.Bool("demo", false, "run with built-in provider simulators and four demo terminals")
 	cfgPath := fs.String("config", "", "configuration file (default "+config.DefaultPath()+")")
 	dataDir := fs.String("data-dir", "", "data directory for the database and logs (overrides agent.data_dir)")
 	listen := fs.String("listen", "", "address to listen on, e.g. 127.0.0.1:8417; port 0 picks a free port")

@@ -46,8 +46,16 @@ var (
 
 // lintianOverrides: the config directory is closed to other users on
 // purpose, since the file may hold provider secrets.
+//
+// The spelling "errors" in the binary are not text: lintian's strings(1)
+// reads them out of machine code, where the compiler splits a comparison
+// with "Stopped", "Running" or "meant" into overlapping immediates
+// ("Stopp" + "pped"). No source of tezgah or its dependencies has them.
 var lintianOverrides = []byte(`tezgah: non-standard-dir-perm 0750 != 0755 [etc/tezgah/]
 tezgah: non-standard-file-perm 0640 != 0644 [etc/tezgah/tezgah.example.toml]
+tezgah: spelling-error-in-binary Stoppped Stopped [usr/bin/tezgah]
+tezgah: spelling-error-in-binary runnning running [usr/bin/tezgah]
+tezgah: spelling-error-in-binary ment meant [usr/bin/tezgah]
 `)
 
 // Options of one build.
@@ -111,6 +119,7 @@ func Build(ctx context.Context, o Options) ([]string, error) {
 		return nil, err
 	}
 	var files []string
+	var man []byte // the gzipped man page, made for the first .deb
 	for _, t := range o.Targets {
 		goos, goarch, ok := strings.Cut(strings.TrimSpace(t), "/")
 		if !ok {
@@ -128,7 +137,12 @@ func Build(ctx context.Context, o Options) ([]string, error) {
 		var pkg string
 		switch goos {
 		case "linux":
-			pkg, err = buildDeb(ctx, o, stage, out, goarch, bin)
+			if man == nil {
+				if man, err = manPage(ctx, o); err != nil {
+					return nil, err
+				}
+			}
+			pkg, err = buildDeb(ctx, o, stage, out, goarch, bin, man)
 		case "windows":
 			if goarch != "amd64" {
 				continue
@@ -162,6 +176,23 @@ func goBuild(ctx context.Context, o Options, goos, goarch, bin string) error {
 	return nil
 }
 
+// manPage is tezgah.1, gzipped: `tezgah help --man` of this very source,
+// built for the machine that packages, so the page says what the help says.
+func manPage(ctx context.Context, o Options) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "go", "run", "-ldflags", "-X main.version="+o.Version, "./cmd/tezgah", "help", "--man")
+	cmd.Dir = o.Root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	page, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("man page: tezgah help --man: %w", err)
+	}
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw.Write(page)
+	zw.Close()
+	return gz.Bytes(), nil
+}
+
 func write(path string, data []byte, mode os.FileMode) error {
 	if err := os.WriteFile(path, data, mode); err != nil {
 		return err
@@ -170,7 +201,7 @@ func write(path string, data []byte, mode os.FileMode) error {
 }
 
 // buildDeb writes the nfpm configuration (JSON is YAML) and runs nfpm.
-func buildDeb(ctx context.Context, o Options, stage, out, arch, bin string) (string, error) {
+func buildDeb(ctx context.Context, o Options, stage, out, arch, bin string, man []byte) (string, error) {
 	dir := filepath.Join(stage, "deb-"+arch)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -186,7 +217,7 @@ func buildDeb(ctx context.Context, o Options, stage, out, arch, bin string) (str
 	}{
 		"tezgah.service": {[]byte(unit), 0o644}, "postinst": {postinst, 0o755}, "prerm": {prerm, 0o755},
 		"postrm": {postrm, 0o755}, "copyright": {copyright, 0o644}, "changelog.gz": {cl.Bytes(), 0o644},
-		"overrides": {lintianOverrides, 0o644},
+		"overrides": {lintianOverrides, 0o644}, "tezgah.1.gz": {man, 0o644},
 	} {
 		if err := write(filepath.Join(dir, name), f.data, f.mode); err != nil {
 			return "", err
@@ -219,6 +250,7 @@ func buildDeb(ctx context.Context, o Options, stage, out, arch, bin string) (str
 			{Src: filepath.Join(dir, "copyright"), Dst: "/usr/share/doc/tezgah/copyright", FileInfo: &fileInfo{0o644}},
 			{Src: filepath.Join(dir, "changelog.gz"), Dst: "/usr/share/doc/tezgah/changelog.gz", FileInfo: &fileInfo{0o644}},
 			{Src: filepath.Join(dir, "overrides"), Dst: "/usr/share/lintian/overrides/tezgah", FileInfo: &fileInfo{0o644}},
+			{Src: filepath.Join(dir, "tezgah.1.gz"), Dst: "/usr/share/man/man1/tezgah.1.gz", FileInfo: &fileInfo{0o644}},
 		},
 		"scripts": map[string]string{
 			"postinstall": filepath.Join(dir, "postinst"),

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"compress/gzip"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,7 +74,7 @@ func TestPackages(t *testing.T) {
 	t.Run("deb contents", func(t *testing.T) {
 		dpkg := tool(t, "dpkg-deb", "dpkg")
 		list := sh(t, dpkg, "-c", deb)
-		for _, p := range []string{"./usr/bin/tezgah", "./lib/systemd/system/tezgah.service", "./etc/tezgah/tezgah.example.toml", "./usr/share/doc/tezgah/copyright"} {
+		for _, p := range []string{"./usr/bin/tezgah", "./lib/systemd/system/tezgah.service", "./etc/tezgah/tezgah.example.toml", "./usr/share/doc/tezgah/copyright", "./usr/share/man/man1/tezgah.1.gz"} {
 			if !strings.Contains(list, " "+p+"\n") {
 				t.Errorf("deb lacks %s:\n%s", p, list)
 			}
@@ -103,11 +105,68 @@ func TestPackages(t *testing.T) {
 		}
 	})
 
+	t.Run("man page", func(t *testing.T) {
+		dpkg := tool(t, "dpkg-deb", "dpkg")
+		x := t.TempDir()
+		sh(t, dpkg, "-x", deb, x)
+		f, err := os.Open(filepath.Join(x, "usr/share/man/man1/tezgah.1.gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(zr)
+		// Generated from the help: every command of it is in the page.
+		for _, s := range []string{".TH TEZGAH 1", `tezgah 1.2.3`, `tezgah doctor [\-\-config FILE] [\-\-json]`, `tezgah backup`, "/etc/tezgah/tezgah.toml"} {
+			if !strings.Contains(string(page), s) {
+				t.Errorf("man page lacks %q:\n%s", s, page)
+			}
+		}
+	})
+
+	// Purge removes the configuration the technician wrote (dpkg itself
+	// removes only the shipped conffile) and keeps the data. The shipped
+	// postrm runs against a throwaway root through DPKG_ROOT, as dpkg
+	// --root --force-script-chrootless runs it.
+	t.Run("purge", func(t *testing.T) {
+		dpkg := tool(t, "dpkg-deb", "dpkg")
+		root := t.TempDir()
+		sh(t, dpkg, "-x", deb, root)
+		ctl := t.TempDir()
+		sh(t, dpkg, "-e", deb, ctl)
+		for _, f := range []string{"etc/tezgah/tezgah.toml", "etc/tezgah/tezgah.env", "var/lib/tezgah/tezgah.db"} {
+			os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755)
+			if err := os.WriteFile(filepath.Join(root, f), []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// dpkg has removed its own files by the time postrm purge runs.
+		os.Remove(filepath.Join(root, "etc/tezgah/tezgah.example.toml"))
+		postrm := filepath.Join(ctl, "postrm")
+		for _, arg := range []string{"remove", "purge"} {
+			cmd := exec.Command("sh", postrm, arg)
+			cmd.Env = append(os.Environ(), "DPKG_ROOT="+root)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("postrm %s: %v\n%s", arg, err, out)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(root, "etc/tezgah")); !os.IsNotExist(err) {
+			t.Errorf("purge left /etc/tezgah: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(root, "var/lib/tezgah/tezgah.db")); err != nil {
+			t.Errorf("purge removed the database: %v", err)
+		}
+	})
+
 	t.Run("lintian", func(t *testing.T) {
 		lintian := tool(t, "lintian", "lintian")
-		out, _ := exec.Command(lintian, "--allow-root", deb).CombinedOutput() // exit status 2 on errors
+		out, _ := exec.Command(lintian, "--allow-root", "--info", deb).CombinedOutput() // exit status 2 on errors
 		for _, l := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(l, "E:") {
+			// Errors, the missing man page and spelling mistakes.
+			if strings.HasPrefix(l, "E:") || strings.Contains(l, "no-manual-page") || strings.Contains(l, "spelling-error") {
 				t.Errorf("lintian: %s", l)
 			}
 		}
