@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tezgah/tezgah/agent/config"
+	"github.com/tezgah/tezgah/internal/diskspace"
 )
 
 // Status of one check.
@@ -56,6 +57,11 @@ type Options struct {
 	// the data directory and the database must be its, or the service
 	// cannot write them although doctor, run as root, can.
 	ServiceUser string
+
+	// Tests replace what they cannot arrange for real: a nearly full
+	// disk, a provider on another machine.
+	diskSpace   func(dir string) (free, size uint64, err error)
+	thisMachine func(ctx context.Context, host string) bool
 }
 
 // Clock skew thresholds: providers reject signed or timestamped logins
@@ -73,12 +79,19 @@ func Run(ctx context.Context, opts Options) []Result {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
+	if opts.diskSpace == nil {
+		opts.diskSpace = diskspace.Of
+	}
+	if opts.thisMachine == nil {
+		opts.thisMachine = onThisMachine
+	}
 	var out []Result
 	cfg, res := checkConfig(opts.ConfigPath)
 	out = append(out, res)
 	if cfg != nil {
 		out = append(out, checkDataDir(cfg.Agent.DataDir, opts.ServiceUser))
 		out = append(out, checkDatabase(ctx, cfg.Agent.DataDir))
+		out = append(out, checkDisk(cfg.Agent.DataDir, opts.diskSpace))
 		out = append(out, checkPort(ctx, cfg.Agent.Listen, opts.Timeout))
 		for _, ep := range endpoints(cfg) {
 			out = append(out, checkEndpoint(ctx, ep, opts)...)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tezgah/tezgah/agent"
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
+	"github.com/tezgah/tezgah/internal/diskspace"
 	"github.com/tezgah/tezgah/outbox"
 )
 
@@ -183,7 +184,9 @@ func TestBrokenConditions(t *testing.T) {
 			serviceUser = ""
 			s := newSetup(t)
 			path := tc.break_(t, s)
-			rs := Run(context.Background(), Options{ConfigPath: path, Timeout: 2 * time.Second, ServiceUser: serviceUser})
+			rs := Run(context.Background(), Options{ConfigPath: path, Timeout: 2 * time.Second, ServiceUser: serviceUser,
+				// The skewed server is on loopback; treat it as the provider's.
+				thisMachine: func(context.Context, string) bool { return false }})
 			var r *Result
 			for i := range rs {
 				if rs[i].Check == tc.check {
@@ -197,6 +200,58 @@ func TestBrokenConditions(t *testing.T) {
 				t.Fatal("report not failed")
 			}
 		})
+	}
+}
+
+// A provider address on this PC (a simulator, a local proxy) stamps its
+// Date with this PC's own clock: no skew is reported against it.
+func TestClockOfThisMachine(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", time.Now().Add(-10*time.Minute).UTC().Format(http.TimeFormat))
+	}))
+	t.Cleanup(ts.Close)
+	s := newSetup(t)
+	s.baseURL = ts.URL
+	r := run(t, s.write(t))["iyzico clock"]
+	if r.Status != OK || !strings.Contains(r.Detail, "is this PC") {
+		t.Fatalf("clock against a server on this PC: %+v", r)
+	}
+}
+
+func TestDiskSpace(t *testing.T) {
+	const gib = 1 << 30
+	for _, tc := range []struct {
+		name string
+		free uint64
+		want Status
+	}{
+		{"plenty", 50 * gib, OK},
+		{"low", 500 << 20, Warn},
+		{"nearly full", 100 << 20, Fail},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSetup(t)
+			var asked string
+			rs := Run(context.Background(), Options{ConfigPath: s.write(t), Timeout: 2 * time.Second,
+				diskSpace: func(dir string) (uint64, uint64, error) { asked = dir; return tc.free, 100 * gib, nil }})
+			for _, r := range rs {
+				if r.Check != "disk space" {
+					continue
+				}
+				if r.Status != tc.want || (tc.want != OK && r.Remedy == "") {
+					t.Fatalf("%+v, want %s", r, tc.want)
+				}
+				if _, err := os.Stat(asked); err != nil {
+					t.Fatalf("asked about %s, which does not exist", asked)
+				}
+				return
+			}
+			t.Fatalf("no disk space line: %+v", rs)
+		})
+	}
+	// The real file system of a real directory answers too.
+	if r := checkDisk(t.TempDir(), diskspace.Of); r.Detail == "" || strings.HasPrefix(r.Detail, "cannot") {
+		t.Fatalf("real disk: %+v", r)
 	}
 }
 

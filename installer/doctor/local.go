@@ -65,6 +65,56 @@ func checkDataDir(dir, serviceUser string) Result {
 	return r
 }
 
+// Free space below which the data directory is a problem: the outbox
+// must write every sale before it accepts it, and SQLite needs room for
+// its WAL and checkpoints.
+const (
+	DiskWarn = 1 << 30   // 1 GiB
+	DiskFail = 200 << 20 // 200 MiB
+)
+
+// checkDisk reports the free space of the data directory's file system
+// (of its nearest existing parent before the first start).
+func checkDisk(dir string, space func(string) (uint64, uint64, error)) Result {
+	r := Result{Check: "disk space"}
+	for {
+		if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	free, size, err := space(dir)
+	if err != nil {
+		r.Status, r.Detail = Warn, "cannot tell the free space: "+err.Error()
+		return r
+	}
+	r.Detail = fmt.Sprintf("%s free of %s on the file system of %s", bytesIEC(free), bytesIEC(size), dir)
+	switch {
+	case free < DiskFail:
+		r.Status = Fail
+	case free < DiskWarn:
+		r.Status = Warn
+	default:
+		r.Status = OK
+		return r
+	}
+	r.Remedy = "free space on that disk (old logs, downloads, temp files): with a full disk the agent refuses new sales; the database itself must not be deleted"
+	return r
+}
+
+func bytesIEC(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
 // probeWrite proves the directory is readable and writable by really
 // listing it and creating a file in it.
 func probeWrite(dir string) error {

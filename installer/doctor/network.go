@@ -101,12 +101,41 @@ func checkEndpoint(ctx context.Context, ep endpoint, opts Options) []Result {
 	return append(out, checkClock(ctx, ep, opts))
 }
 
+// onThisMachine reports whether host names this PC: loopback, or only
+// addresses of its own interfaces.
+func onThisMachine(ctx context.Context, host string) bool {
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	own := map[string]bool{}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				own[n.IP.String()] = true
+			}
+		}
+	}
+	for _, ip := range ips {
+		if !ip.IP.IsLoopback() && !own[ip.IP.String()] {
+			return false
+		}
+	}
+	return true
+}
+
 // checkClock compares the local clock with the Date header of the
 // provider's answer (any status will do: the header is what counts).
 func checkClock(ctx context.Context, ep endpoint, opts Options) Result {
 	r := Result{Check: ep.provider + " clock"}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
+	if u, err := url.Parse(ep.url); err == nil && opts.thisMachine(ctx, u.Hostname()) {
+		// A simulator or a proxy on this PC stamps its Date with this
+		// very clock: there is nothing to compare.
+		r.Status, r.Detail = OK, u.Hostname()+" is this PC: its clock is this clock, nothing to compare"
+		return r
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, ep.url, nil)
 	if err != nil {
 		r.Status, r.Detail = Fail, err.Error()
