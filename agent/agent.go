@@ -44,7 +44,11 @@ type Options struct {
 	// TLSReady is called before Ready when TLS is on, with the
 	// certificate's SHA-256 fingerprint (hex), for registers to pin.
 	TLSReady func(fingerprint string)
-	Now      func() time.Time
+	// Stopped, if set, is called once the workers have stopped, with
+	// where the data is and what is still to do there: those requests go
+	// on when the agent starts again.
+	Stopped func(dataDir string, pending, unknown int)
+	Now     func() time.Time
 	// tuneWS lets benchmarks lift the per-client limits, which a
 	// real register never reaches but a load generator does at once.
 	tuneWS func(*wsapi.Options)
@@ -226,7 +230,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	case <-sctx.Done():
 		a.log.Warn("workers did not stop in time")
 	}
-	a.log.Info("stopped")
+	var pending, unknown int
+	if stats, err := a.store.Stats(sctx); err == nil {
+		for _, st := range stats {
+			pending += st.Pending
+			unknown += st.Unknown
+		}
+	}
+	a.log.Info("stopped", "data_dir", dir, "pending", pending, "unknown", unknown)
+	if a.opts.Stopped != nil {
+		a.opts.Stopped(dir, pending, unknown)
+	}
 	return runErr
 }
 

@@ -167,6 +167,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stdout, "file drop: put .json, .ndjson or .csv files in %s\n", filepath.Join(agent.FiledropDir(cfg), "inbox"))
 			}
 		},
+		Stopped: func(dir string, pending, unknown int) {
+			fmt.Fprint(stdout, stoppedMessage(dir, pending, unknown))
+		},
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "tezgah run: %v\n", err)
@@ -195,6 +198,18 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// stoppedMessage tells whoever pressed Ctrl-C what is left behind.
+func stoppedMessage(dir string, pending, unknown int) string {
+	m := fmt.Sprintf("tezgah stopped; its data is in %s (%s)\n", dir, agent.DBFile)
+	switch {
+	case pending == 0:
+		return m + "no request is pending: every request has its final result\n"
+	case unknown > 0:
+		return m + fmt.Sprintf("%d request(s) still pending, %d of them unknown (may have reached the provider): they go on, checked with the provider first, when tezgah starts again with this data directory\n", pending, unknown)
+	}
+	return m + fmt.Sprintf("%d request(s) still pending: they go on when tezgah starts again with this data directory\n", pending)
 }
 
 func level(s string) slog.Level {

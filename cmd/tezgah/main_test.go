@@ -337,3 +337,66 @@ func TestServiceModeFailureExitsNonZero(t *testing.T) {
 		t.Fatal("agent with a taken port did not exit")
 	}
 }
+
+// Ctrl-C on the foreground agent says where the data is and what is
+// still to do there, not just "stopped".
+func TestInterruptSaysWhatIsLeft(t *testing.T) {
+	if testing.Short() || runtime.GOOS == "windows" {
+		t.Skip("builds and runs the agent as a process; interrupts it with SIGINT")
+	}
+	dir := t.TempDir()
+	bin := buildTezgah(t)
+	sim := iyzicosim.New(iyzicosim.Options{ClientID: "c", ClientSecret: "s", Username: "u", Password: "p", Devices: []string{"D1"}})
+	sim.SetFaults(iyzicosim.Faults{FailRate5xx: 1}) // the sale stays queued
+	ts := httptest.NewServer(sim)
+	t.Cleanup(ts.Close)
+	cfg := filepath.Join(dir, "tezgah.toml")
+	data := filepath.Join(dir, "data")
+	writeConfig(t, cfg, data, ts.URL, "kasa-1")
+	cmd := exec.Command(bin, "run", "--config", cfg)
+	var stdout, logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var wsURL string
+	waitFor(t, "the agent listening", func() bool {
+		_, rest, ok := strings.Cut(stdout.String(), " listening on ")
+		wsURL, _, _ = strings.Cut(rest, "\n")
+		return ok && strings.Contains(rest, "\n")
+	})
+	c, _, err := websocket.DefaultDialer.Dial(wsURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.WriteMessage(websocket.TextMessage, []byte(`{"type":"sale","id":"P1","terminal":"kasa-1","amount":"5.00"}`))
+	for {
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		var ev protocol.Event
+		if err := c.ReadJSON(&ev); err != nil {
+			t.Fatalf("read: %v\n%s", err, logs.String())
+		}
+		if ev.Type == "accepted" {
+			break
+		}
+	}
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the agent did not stop on SIGINT")
+	}
+	out := stdout.String()
+	for _, want := range []string{"tezgah stopped; its data is in " + data + " (tezgah.db)", "1 request(s) still pending"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+}
