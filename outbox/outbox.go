@@ -258,6 +258,18 @@ func (s *Store) prepare() {
 
 // do runs fn in the writer and waits until its transaction is durable.
 func (s *Store) do(ctx context.Context, fn func(w *wtx) error) ([]Event, error) {
+	o, err := s.submit(ctx, fn)
+	if err != nil {
+		return nil, err
+	}
+	// Once submitted, the op is waited for regardless of ctx: returning
+	// early would leave the caller not knowing whether it committed.
+	<-o.done
+	return o.events, o.err
+}
+
+// submit hands fn to the writer; o.done closes once it has run.
+func (s *Store) submit(ctx context.Context, fn func(w *wtx) error) (*op, error) {
 	o := &op{fn: fn, done: make(chan struct{})}
 	s.mu.Lock()
 	if s.closed {
@@ -273,10 +285,7 @@ func (s *Store) do(ctx context.Context, fn func(w *wtx) error) ([]Event, error) 
 		s.submitting.Done()
 		return nil, ctx.Err()
 	}
-	// Once submitted, the op is waited for regardless of ctx: returning
-	// early would leave the caller not knowing whether it committed.
-	<-o.done
-	return o.events, o.err
+	return o, nil
 }
 
 func (s *Store) writer() {

@@ -112,16 +112,27 @@ func (s *Store) Nudge(ctx context.Context, id string) (*Record, error) {
 }
 
 // Ping proves the database is writable: the writer goroutine takes
-// SQLite's write lock and commits. It writes no row.
+// SQLite's write lock and commits. It writes no row, so unlike a command
+// it need not wait for its op once ctx ends: a probe must answer within
+// its own limit, even while another process holds the write lock and
+// the writer sits in SQLite's busy_timeout.
 func (s *Store) Ping(ctx context.Context) error {
-	_, err := s.do(ctx, func(w *wtx) error {
+	o, err := s.submit(ctx, func(w *wtx) error {
 		_, err := w.exec(`UPDATE requests SET n = n WHERE 0`)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("outbox: ping: %w", err)
 	}
-	return nil
+	select {
+	case <-o.done:
+		if o.err != nil {
+			return fmt.Errorf("outbox: ping: %w", o.err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("outbox: ping: no write within the probe's time (another process may hold the database's write lock): %w", ctx.Err())
+	}
 }
 
 // LastResult returns terminal's most recently finished request, or nil.

@@ -2,7 +2,9 @@ package outbox
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -84,4 +86,37 @@ func ids(rs []Record) []string {
 		out[i] = r.ID
 	}
 	return out
+}
+
+// /readyz answered after SQLite's 10 s busy_timeout instead of its own
+// 5 s when another process held the write lock: Ping must give up with
+// its context.
+func TestPingAnswersWithinItsContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	s := openTest(t, path, nil)
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	conn, err := other.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = s.Ping(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Ping with the write lock held elsewhere: %v", err)
+	}
+	// The bound is the busy_timeout (10 s) Ping used to wait out.
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Ping took %v with a 500ms context", d)
+	}
 }
