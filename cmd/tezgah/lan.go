@@ -149,8 +149,7 @@ func cmdDiscover(args []string, stdout, stderr io.Writer) int {
 	n := 0
 	err := discovery.Browse(ctx, func(e discovery.Entry) bool {
 		n++
-		printEntry(stdout, e, *asJSON)
-		return *id != "" && e.Text["id"] == *id
+		return printFound(stdout, e, *id, *asJSON)
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "tezgah discover: %v\n", err)
@@ -165,6 +164,17 @@ func cmdDiscover(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// printFound prints e unless an id was asked for and e is another
+// agent's (other agents on the network often answer first); it reports
+// whether the search is over.
+func printFound(w io.Writer, e discovery.Entry, id string, asJSON bool) (done bool) {
+	if id != "" && e.Text["id"] != id {
+		return false
+	}
+	printEntry(w, e, asJSON)
+	return id != ""
 }
 
 func printEntry(w io.Writer, e discovery.Entry, asJSON bool) {
