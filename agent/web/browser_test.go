@@ -128,6 +128,13 @@ func TestStatusPageInBrowser(t *testing.T) {
 		time.Second)
 	t.Logf("result on the page %v after the register had it", took)
 
+	// A provider never called (Paywall here) is idle: neutral, not the
+	// green of one that answers.
+	b.waitFor(t, "idle and ok providers in different colours",
+		`(() => { const idle = document.querySelector('#providers .pill.idle'), ok = document.querySelector('#providers .pill.ok');
+		  return idle && ok && getComputedStyle(idle).backgroundColor !== getComputedStyle(ok).backgroundColor; })()`,
+		10*time.Second)
+
 	// Turkish reads as Turkish, and the choice sticks across a reload.
 	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`button[data-lang="tr"]`))); err != nil {
 		t.Fatal(err)
@@ -139,6 +146,10 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if heading != "Terminaller" {
 		t.Errorf("Turkish heading = %q, want Terminaller", heading)
 	}
+	// Durations in Turkish units too ("1 dk 50 sn", never "1m 50s").
+	b.waitFor(t, "Turkish uptime",
+		`/çalışma süresi \d+( g| sa| dk)?( \d+)? ?(sa|dk|sn)/.test(document.getElementById('agent').textContent)`,
+		10*time.Second)
 	if err := chromedp.Do(b.ctx, chromedp.Reload()); err != nil {
 		t.Fatal(err)
 	}

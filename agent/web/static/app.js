@@ -23,6 +23,7 @@ const T = {
       paused: "paused", ok: "ok", failing: "failing", unknown: "unknown", approved: "approved",
       declined: "declined", failed: "failed", expired: "expired", cancelled: "cancelled" },
     ops: { sale: "sale", refund: "refund", void: "void", end_of_day: "end of day" },
+    units: { d: "d", h: "h", m: "m", s: "s" },
   },
   tr: {
     connecting: "bağlanıyor…", live: "canlı", offline: "bağlantı yok — yeniden deneniyor",
@@ -43,6 +44,8 @@ const T = {
       paused: "duraklatıldı", ok: "iyi", failing: "hata veriyor", unknown: "belirsiz", approved: "onaylandı",
       declined: "reddedildi", failed: "başarısız", expired: "süresi doldu", cancelled: "iptal edildi" },
     ops: { sale: "satış", refund: "iade", void: "iptal", end_of_day: "gün sonu" },
+    // gün, saat, dakika, saniye as Turkish abbreviates them: "1 dk 50 sn".
+    units: { d: " g", h: " sa", m: " dk", s: " sn" },
   },
 };
 
@@ -93,11 +96,12 @@ function clock(iso) {
 }
 function duration(s) {
   s = Math.max(0, Math.floor(s));
+  const u = T[lang].units;
   const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
-  if (d) return `${d}d ${h}h`;
-  if (h) return `${h}h ${m}m`;
-  if (m) return `${m}m ${s % 60}s`;
-  return `${s}s`;
+  if (d) return `${d}${u.d} ${h}${u.h}`;
+  if (h) return `${h}${u.h} ${m}${u.m}`;
+  if (m) return `${m}${u.m} ${s % 60}${u.s}`;
+  return `${s}${u.s}`;
 }
 function amount(r) {
   if (!r.amount) return "";
