@@ -1,0 +1,515 @@
+// Command busy measures the agent as a black box with its workers busy:
+// tezgah and tezgah-sim as their own processes, built from this checkout,
+// and this program as the registers — many connections, each from its own
+// loopback address, sending sales to iyzico terminals whose simulator
+// answers at once, so every accepted sale is also carried to its result.
+//
+// Beside the agent it measures, in the same run, what the machine does
+// without it: the same sale sent straight to the simulator by one worker
+// per terminal (direct calls), a trivial WebSocket echo server paced like
+// the registers, and one SQLite WAL+FULL commit. Ratios between those and
+// the agent are what to compare across runs on a noisy machine.
+//
+// Linux only (distinct 127.0.0.x source addresses). Usage:
+//
+//	go run ./bench/busy                       # paced then closed loop
+//	go run ./bench/busy -mode paced -conns 64 -rate 25 -duration 10s
+//	go run ./bench/busy -mode closed -inflight 8
+//
+// docs/performance.md records its figures.
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/websocket"
+	_ "modernc.org/sqlite"
+
+	"github.com/tezgah/tezgah/bridge"
+	"github.com/tezgah/tezgah/bridge/iyzico"
+	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
+	"github.com/tezgah/tezgah/money"
+)
+
+type options struct {
+	mode      string
+	conns     int
+	rate      float64
+	inflight  int
+	terminals int
+	duration  time.Duration
+	warmup    time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.mode, "mode", "both", "paced, closed or both")
+	flag.IntVar(&o.conns, "conns", 64, "register connections, each from its own 127.0.0.x address")
+	flag.Float64Var(&o.rate, "rate", 25, "paced: sales a second per connection")
+	flag.IntVar(&o.inflight, "inflight", 8, "closed loop: sales in flight per connection")
+	flag.IntVar(&o.terminals, "terminals", 50, "iyzico terminals (one simulated device each)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each measurement runs")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before measuring, not counted")
+	echo := flag.Bool("echo-server", false, "serve a WebSocket echo on 127.0.0.1:0 and print its address (used by the reference run)")
+	flag.Parse()
+	if *echo {
+		serveEcho()
+		return
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "busy:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	dir, err := os.MkdirTemp("", "tezgah-busy-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	for _, b := range []string{"tezgah", "tezgah-sim"} {
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, b), "./cmd/"+b)
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build %s: %w", b, err)
+		}
+	}
+	devices := make([]string, o.terminals)
+	for i := range devices {
+		devices[i] = fmt.Sprintf("D%03d", i+1)
+	}
+	sim, simOut, err := start(filepath.Join(dir, "tezgah-sim"), "simulator listening on ",
+		"--listen", "127.0.0.1:0", "--latency", "0", "--devices", strings.Join(devices, ","))
+	if err != nil {
+		return err
+	}
+	defer stop(sim)
+	simURL := strings.Fields(simOut)[0]
+
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "[agent]\nlisten = \"127.0.0.1:0\"\ndata_dir = %q\nlog_level = \"warn\"\n", filepath.Join(dir, "data"))
+	fmt.Fprintf(&cfg, "[iyzico]\nbase_url = %q\nclient_id = %q\nclient_secret = %q\nusername = %q\npassword = %q\n",
+		simURL, iyzicosim.DemoClientID, iyzicosim.DemoClientSecret, iyzicosim.DemoUsername, iyzicosim.DemoPassword)
+	for i, d := range devices {
+		fmt.Fprintf(&cfg, "[[terminal]]\nname = \"t%02d\"\nprovider = \"iyzico\"\ndevice_id = %q\nmodel = \"vuk507\"\n", i+1, d)
+	}
+	cfgPath := filepath.Join(dir, "tezgah.toml")
+	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
+		return err
+	}
+	agent, agentOut, err := start(filepath.Join(dir, "tezgah"), " listening on ", "run", "--config", cfgPath)
+	if err != nil {
+		return err
+	}
+	defer stop(agent)
+	wsURL := strings.Fields(agentOut)[0]
+
+	echo, echoOut, err := start(os.Args[0], "echo on ", "-echo-server")
+	if err != nil {
+		return err
+	}
+	defer stop(echo)
+	echoURL := strings.Fields(echoOut)[0]
+
+	fmt.Printf("busy: %d connections, %d terminals, %v a measurement (%d cores)\n",
+		o.conns, o.terminals, o.duration, runtime.NumCPU())
+	fmt.Printf("reference: one SQLite WAL+FULL commit p50 %.2f ms\n", ms(sqliteCommit(dir)))
+	direct := directCalls(simURL, devices, o.duration)
+	fmt.Printf("reference: direct calls to the simulator, one worker per terminal: %.0f sales/s\n", direct)
+
+	if o.mode == "paced" || o.mode == "both" {
+		e := paced(echoURL, o, true)
+		fmt.Printf("reference: echo server paced %d x %.0f/s: p50 %.2f ms, p99 %.2f ms\n", o.conns, o.rate, ms(e.p(50)), ms(e.p(99)))
+		a := paced(wsURL, o, false)
+		fmt.Printf("agent paced %d x %.0f/s (%.0f/s offered): accepted %d, busy %d, other errors %d; accept p50 %.2f ms, p99 %.2f ms, max %.2f ms; results %.0f/s; %d without a result %v after the last sale\n",
+			o.conns, o.rate, float64(o.conns)*o.rate, len(a.lat), a.busy, a.errors, ms(a.p(50)), ms(a.p(99)), ms(a.p(100)), a.resultsPerSec, a.missing, resultWait)
+	}
+	if o.mode == "closed" || o.mode == "both" {
+		c := closed(wsURL, o)
+		fmt.Printf("agent closed loop %d x %d in flight: %.0f sales/s end to end (%.2fx direct), busy %d, other errors %d\n",
+			o.conns, o.inflight, c, c/direct, closedBusy.Load(), closedErrors.Load())
+	}
+
+	t0 := time.Now()
+	agent.Process.Signal(syscall.SIGTERM)
+	err = agent.Wait()
+	fmt.Printf("agent stop on SIGTERM, no call in flight: %.0f ms (%v)\n", ms(time.Since(t0)), err)
+	return nil
+}
+
+// resultWait bounds how long a paced run waits for the last results.
+const resultWait = 10 * time.Second
+
+// start runs a program and waits for the stdout line containing marker;
+// it returns what follows the marker on that line.
+func start(bin, marker string, args ...string) (*exec.Cmd, string, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if _, rest, ok := strings.Cut(sc.Text(), marker); ok {
+				lines <- rest
+				break
+			}
+		}
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case l := <-lines:
+		return cmd, l, nil
+	case <-time.After(30 * time.Second):
+		stop(cmd)
+		return nil, "", fmt.Errorf("%s did not print %q within 30s", filepath.Base(bin), marker)
+	}
+}
+
+func stop(cmd *exec.Cmd) {
+	if cmd.ProcessState == nil {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}
+}
+
+// dial opens a WebSocket from the loopback address 127.0.0.<2+n>, so
+// that each connection counts as its own register PC for the agent's
+// per-address limits.
+func dial(url string, n int) (*websocket.Conn, error) {
+	src := &net.TCPAddr{IP: net.IPv4(127, 0, byte(2+n/250), byte(2+n%250))}
+	d := websocket.Dialer{NetDialContext: (&net.Dialer{LocalAddr: src}).DialContext, HandshakeTimeout: 10 * time.Second}
+	c, _, err := d.Dial(url, nil)
+	return c, err
+}
+
+type event struct {
+	Type   string `json:"type"`
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Error  *struct {
+		Code string `json:"code"`
+	} `json:"error"`
+}
+
+type pacedResult struct {
+	lat           []time.Duration
+	busy, errors  int
+	resultsPerSec float64
+	missing       int
+}
+
+func (r pacedResult) p(q int) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	s := slices.Clone(r.lat)
+	slices.Sort(s)
+	i := len(s) * q / 100
+	if i >= len(s) {
+		i = len(s) - 1
+	}
+	return s[i]
+}
+
+// paced sends o.rate sales a second on each of o.conns connections and
+// times each from when it was due (not when it was written, so a stalled
+// sender counts) to its answer: `accepted` from the agent, or the echo.
+func paced(url string, o options, echo bool) pacedResult {
+	var mu sync.Mutex
+	var res pacedResult
+	var results atomic.Int64
+	var wg sync.WaitGroup
+	interval := time.Duration(float64(time.Second) / o.rate)
+	begin := time.Now().Add(time.Second)
+	measureFrom := begin.Add(o.warmup)
+	end := measureFrom.Add(o.duration)
+	for n := range o.conns {
+		c, err := dial(url, n)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "busy: dial:", err)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			due := map[string]time.Time{}
+			var dmu sync.Mutex // guards due, sent, finals
+			sent, finals := 0, 0
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for {
+					c.SetReadDeadline(time.Now().Add(resultWait + o.duration + o.warmup + 5*time.Second))
+					_, b, err := c.ReadMessage()
+					if err != nil {
+						return
+					}
+					var ev event
+					if json.Unmarshal(b, &ev) != nil {
+						continue
+					}
+					if echo {
+						ev.Type, ev.ID = "accepted", echoID(b)
+					}
+					now := time.Now()
+					dmu.Lock()
+					t, ok := due[ev.ID]
+					dmu.Unlock()
+					switch {
+					case ev.Type == "accepted" && ok:
+						if !t.Before(measureFrom) && t.Before(end) {
+							mu.Lock()
+							res.lat = append(res.lat, now.Sub(t))
+							mu.Unlock()
+						}
+						if echo {
+							dmu.Lock()
+							finals++
+							dmu.Unlock()
+						}
+					case ev.Type == "error" && ev.Error != nil:
+						mu.Lock()
+						if ev.Error.Code == "busy" {
+							res.busy++
+						} else {
+							res.errors++
+						}
+						mu.Unlock()
+						dmu.Lock()
+						finals++
+						dmu.Unlock()
+					case ev.Type == "result":
+						dmu.Lock()
+						finals++
+						dmu.Unlock()
+						if !t.Before(measureFrom) && t.Before(end) {
+							results.Add(1)
+						}
+					}
+					dmu.Lock()
+					all := time.Now().After(end) && finals >= sent
+					dmu.Unlock()
+					if all {
+						return
+					}
+				}
+			}()
+			for i := 0; ; i++ {
+				at := begin.Add(time.Duration(i) * interval)
+				if !at.Before(end) {
+					break
+				}
+				time.Sleep(time.Until(at)) // pacing the load, not synchronising a test
+				id := fmt.Sprintf("p%03d-%07d", n, i)
+				dmu.Lock()
+				due[id] = at
+				sent++
+				dmu.Unlock()
+				msg := fmt.Sprintf(`{"type":"sale","id":%q,"terminal":"t%02d","amount":"1.00"}`, id, 1+(n+i)%o.terminals)
+				if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+					break
+				}
+			}
+			select {
+			case <-done:
+			case <-time.After(resultWait):
+				dmu.Lock()
+				mu.Lock()
+				res.missing += sent - finals
+				mu.Unlock()
+				dmu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	res.resultsPerSec = float64(results.Load()) / o.duration.Seconds()
+	return res
+}
+
+// echoID is the id of an echoed sale.
+func echoID(b []byte) string {
+	var ev event
+	json.Unmarshal(b, &ev)
+	return ev.ID
+}
+
+var closedBusy, closedErrors atomic.Int64
+
+// closed keeps o.inflight sales outstanding on each connection, sending
+// the next the moment one has its result, and counts results a second.
+func closed(url string, o options) float64 {
+	var results atomic.Int64
+	var counting atomic.Bool
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithTimeout(context.Background(), o.warmup+o.duration)
+	defer cancel()
+	for n := range o.conns {
+		c, err := dial(url, n)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "busy: dial:", err)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			i := 0
+			send := func() error {
+				i++
+				msg := fmt.Sprintf(`{"type":"sale","id":"c%03d-%07d","terminal":"t%02d","amount":"1.00"}`, n, i, 1+(n+i)%o.terminals)
+				return c.WriteMessage(websocket.TextMessage, []byte(msg))
+			}
+			for range o.inflight {
+				if send() != nil {
+					return
+				}
+			}
+			go func() { <-ctx.Done(); c.SetReadDeadline(time.Now()) }()
+			for {
+				_, b, err := c.ReadMessage()
+				if err != nil {
+					return
+				}
+				var ev event
+				if json.Unmarshal(b, &ev) != nil {
+					continue
+				}
+				switch {
+				case ev.Type == "result":
+					if counting.Load() {
+						results.Add(1)
+					}
+				case ev.Type == "error" && ev.Error != nil:
+					if ev.Error.Code == "busy" {
+						closedBusy.Add(1)
+					} else {
+						closedErrors.Add(1)
+					}
+				default:
+					continue
+				}
+				if send() != nil {
+					return
+				}
+			}
+		}()
+	}
+	time.AfterFunc(o.warmup, func() { counting.Store(true) })
+	wg.Wait()
+	return float64(results.Load()) / o.duration.Seconds()
+}
+
+// directCalls sends the sale the agent would send straight to the
+// simulator, one worker per terminal, through the same adapter.
+func directCalls(simURL string, devices []string, d time.Duration) float64 {
+	cl, err := iyzico.NewClient(iyzico.Config{BaseURL: simURL, ClientID: iyzicosim.DemoClientID, ClientSecret: iyzicosim.DemoClientSecret,
+		Username: iyzicosim.DemoUsername, Password: iyzicosim.DemoPassword})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "busy: direct:", err)
+		return 0
+	}
+	amt, _ := money.Parse("1.00", "TRY")
+	var n atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var wg sync.WaitGroup
+	for w, dev := range devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				r := bridge.Request{ID: "direct", Op: bridge.OpSale, Amount: amt,
+					Terminal:  bridge.Terminal{Name: dev, Provider: "iyzico", DeviceID: dev, Model: iyzico.VUK507},
+					Reference: fmt.Sprintf("DC%03d%010d", w, i)}
+				res, err := cl.Send(ctx, r)
+				if err == nil && res.Status == bridge.Approved {
+					n.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / d.Seconds()
+}
+
+// sqliteCommit times single-row commits in WAL mode with synchronous=FULL,
+// as the outbox commits, on the same disk.
+func sqliteCommit(dir string) time.Duration {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "ref.db")+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	if err != nil {
+		return 0
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)`); err != nil {
+		return 0
+	}
+	var lat []time.Duration
+	for i := range 300 {
+		t0 := time.Now()
+		if _, err := db.Exec(`INSERT INTO t (v) VALUES (?)`, fmt.Sprint(i)); err != nil {
+			return 0
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return pacedResult{lat: lat}.p(50)
+}
+
+func serveEcho() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "busy: echo:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("echo on ws://%s/\n", ln.Addr())
+	up := websocket.Upgrader{}
+	err = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			t, b, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if c.WriteMessage(t, b) != nil {
+				return
+			}
+		}
+	}))
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		os.Exit(1)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
