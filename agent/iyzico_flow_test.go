@@ -139,3 +139,30 @@ func TestVUK509RefusesPartial(t *testing.T) {
 		t.Errorf("509 sale = %+v", ev)
 	}
 }
+
+// TestBareDeclineIsNeverSentAgain: a VUK 507 bank decline without
+// errorGroup, answered before iyzico recorded anything (so a status
+// query would say "not found"), ends declined. It must never become
+// unknown, be queried, and be sent to the terminal a second time: the
+// customer would be asked for the card again for a sale the register
+// did not ask twice for.
+func TestBareDeclineIsNeverSentAgain(t *testing.T) {
+	h := startAgent(t, "", nil)
+	c := h.dial(t)
+	const salePath = "/v2/terminal-host/gmu/payment"
+	h.sim.SetFaults(iyzicosim.Faults{Paths: []string{salePath}, Error: &iyzicosim.InjectedError{Code: "10051", Message: "Yetersiz bakiye", Times: 1}})
+	c.send(`{"type":"sale","id":"D1","terminal":"kasa-1","amount":"10.00"}`)
+	ev := c.until("result", "D1")
+	if ev.Status != "declined" || ev.Error == nil || ev.Error.Code != "card_declined" {
+		t.Fatalf("result %+v %+v", ev, ev.Error)
+	}
+	if n := h.sim.Hits(salePath); n != 1 {
+		t.Errorf("the sale went to the terminal %d times", n)
+	}
+	if n := h.sim.Hits("/v2/terminal-host/gmu/payment/query-transaction-status"); n != 0 {
+		t.Errorf("a decline was queried %d times", n)
+	}
+	if l := h.sim.Ledger(); len(l) != 0 {
+		t.Errorf("money moved: %+v", l)
+	}
+}

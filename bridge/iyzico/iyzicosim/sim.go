@@ -61,6 +61,11 @@ type Options struct {
 	// ReplayReferences answers a repeated transactionReferenceId on a
 	// money-moving path with the first answer instead of acting again.
 	ReplayReferences bool
+	// OmitErrorGroup507 answers VUK 507 failures without errorGroup:
+	// iyzico's error-codes page gives a group for every error (§5), but
+	// the GMU response schemas declare no such field, so the live API may
+	// well not send it.
+	OmitErrorGroup507 bool
 }
 
 // Faults are injected failures; see SetFaults and PUT /_sim/faults.
@@ -419,18 +424,18 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 	switch {
 	case !known:
 		status, body, _ := fail(h.model, h.op, "100310", "SYSTEM_ERROR", "Invalid token!")
-		writeJSON(w, status, body)
+		s.write(w, h, status, body)
 		return
 	case now.After(exp):
 		status, body, _ := fail(h.model, h.op, "100311", "SYSTEM_ERROR", "Access token expired!")
-		writeJSON(w, status, body)
+		s.write(w, h, status, body)
 		return
 	case applies && f.Hang:
 		<-r.Context().Done()
 		return
 	case limited:
 		w.Header().Set("Retry-After", strconv.Itoa(s.opts.RetryAfter))
-		writeJSON(w, http.StatusTooManyRequests, iyzico.Envelope{Status: "failure", ErrorMessage: "Too many requests"})
+		s.write(w, h, http.StatusTooManyRequests, iyzico.Envelope{Status: "failure", ErrorMessage: "Too many requests"})
 		return
 	case broken:
 		http.Error(w, "simulated internal error", http.StatusInternalServerError)
@@ -444,12 +449,12 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 	dec.UseNumber()
 	if err := dec.Decode(req); err != nil {
 		status, body, _ := fail(h.model, h.op, "380104", "VALIDATION_ERROR", "Invalid request body: "+err.Error())
-		writeJSON(w, status, body)
+		s.write(w, h, status, body)
 		return
 	}
 	if msg := validate(req); msg != "" {
 		status, body, _ := fail(h.model, h.op, "380105", "VALIDATION_ERROR", msg)
-		writeJSON(w, status, body)
+		s.write(w, h, status, body)
 		return
 	}
 	dev := deviceOf(req)
@@ -472,13 +477,13 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 	if !ok {
 		s.mu.Unlock()
 		status, body, _ := fail(h.model, h.op, "380101", "BUSINESS_ERROR", "Auth Device not found! For username: "+s.opts.Username)
-		writeJSON(w, status, body)
+		s.write(w, h, status, body)
 		return
 	}
 	if prev, seen := s.answers[key]; seen && ref != "" {
 		if s.opts.ReplayReferences {
 			s.mu.Unlock()
-			writeJSON(w, prev.status, prev.body)
+			s.write(w, h, prev.status, prev.body)
 			return
 		}
 		s.repeats++
@@ -486,7 +491,7 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 	if d.busy && !readOnly {
 		s.mu.Unlock()
 		status, body, _ := fail(h.model, h.op, "380201", "DEVICE_ERROR", "Terminal is currently busy, please wait for the previous operation to complete")
-		writeJSON(w, status, body)
+		s.write(w, h, status, body)
 		return
 	}
 	if !readOnly {
@@ -520,7 +525,24 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 		s.injected(w, h, inj)
 		return
 	}
-	writeJSON(w, status, body)
+	s.write(w, h, status, body)
+}
+
+// write answers a business call. With Options.OmitErrorGroup507 a VUK
+// 507 answer loses errorGroup, as the GMU schemas declare none.
+func (s *Server) write(w http.ResponseWriter, h handler, status int, body any) {
+	if !s.opts.OmitErrorGroup507 || h.model != "vuk507" {
+		writeJSON(w, status, body)
+		return
+	}
+	raw, err := json.Marshal(body)
+	var m map[string]json.RawMessage
+	if err != nil || json.Unmarshal(raw, &m) != nil {
+		writeJSON(w, status, body)
+		return
+	}
+	delete(m, "errorGroup")
+	writeJSON(w, status, m)
 }
 
 // injected answers an injected error.
@@ -533,7 +555,7 @@ func (s *Server) injected(w http.ResponseWriter, h handler, e *InjectedError) {
 	if e.Status != 0 {
 		status = e.Status
 	}
-	writeJSON(w, status, body)
+	s.write(w, h, status, body)
 }
 
 func (s *Server) nextPayment(ref, dev, cur string, amount int64, d *device) *payment {
