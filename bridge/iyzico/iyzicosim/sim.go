@@ -7,7 +7,9 @@
 // State rules: one operation at a time per device (380201 otherwise);
 // void only for payments of the device's current batch, i.e. before its
 // end of day; refunds up to what is left of the sale and of each line
-// (380112 otherwise); a sale's lines must add up to its price; partial
+// (380112 otherwise), each refund line under the taxGroupCode and unitCode
+// its sold line had (380105 otherwise: a fiscal device records the return
+// under the sale's tax group [inferred; the reference is silent]); a sale's lines must add up to its price; partial
 // payment parts never exceed what is left to pay, and only a fully paid
 // partial sale completes.
 //
@@ -132,10 +134,11 @@ type payment struct {
 // line is one sale item as the device keeps it, for refundable-sale-info
 // and refunds by line (§4.3, §4.5).
 type line struct {
-	id            int
-	name          string
-	qty, returned int
-	total, left   int64
+	id             int
+	name           string
+	qty, returned  int
+	total, left    int64
+	taxGroup, unit string // as sold: a refund of the line must carry the same (a fiscal record)
 }
 
 type device struct {
