@@ -146,3 +146,61 @@ func FuzzRefundLines(f *testing.F) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// FuzzPlanRefund: whatever lines a register names in a refund, an
+// accepted plan returns exactly the refund's lines (or, without lines,
+// its amount), never more of a line than it had left, and only lines
+// that exist.
+func FuzzPlanRefund(f *testing.F) {
+	f.Add("Çay", "1", "15.00", 10, "", int64(1500))
+	f.Add("kek", "1", "40.00", 20, "C62", int64(4000))
+	f.Add("", "", "", 0, "", int64(8500))
+	f.Add("Su", "4", "20.00", 20, "", int64(2000))
+	f.Fuzz(func(t *testing.T, name, qty, amount string, vat int, unit string, minor int64) {
+		if minor <= 0 || minor > 1e12 {
+			return
+		}
+		c, _ := NewClient(Config{BaseURL: "http://x", ClientID: "a", ClientSecret: "b", Username: "c", Password: "d",
+			TaxGroups: map[int]string{10: "KDV10", 20: "KDV20"}})
+		sale := []bridge.Item{
+			{Name: "Çay", Quantity: "2", UnitPrice: "15.00", Amount: "30.00", VATRate: 10},
+			{Name: "Kek", Quantity: "1", Amount: "40.00", VATRate: 20, Unit: "KGM"},
+			{Name: "Su", Quantity: "3", UnitPrice: "5.00", Amount: "15.00", VATRate: 20},
+		}
+		lines, err := c.soldLines(&bridge.Original{Amount: money.Amount{Minor: 8500, Currency: "TRY"}, Items: sale})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := append([]soldLine(nil), lines...)
+		amt := money.Amount{Minor: minor, Currency: "TRY"}
+		var items []bridge.Item
+		if name != "" {
+			items = []bridge.Item{{Name: name, Quantity: qty, Amount: amount, VATRate: vat, Unit: unit}}
+		}
+		plan, ie := planRefund(lines, items, amt)
+		if ie != nil {
+			if ie.Field == "" || ie.Code == "" || ie.Message == "" {
+				t.Fatalf("refusal without field, code or message: %+v", ie)
+			}
+			return
+		}
+		var sum int64
+		for _, p := range plan {
+			if p.line < 0 || p.line >= len(before) || p.amount <= 0 || p.qty <= 0 {
+				t.Fatalf("bad plan line %+v", p)
+			}
+			if p.amount > before[p.line].amount {
+				t.Fatalf("line %d over-refunded: %+v", p.line, plan)
+			}
+			sum += p.amount
+		}
+		want := minor
+		if len(items) > 0 {
+			a, _ := money.Positive(amount, "TRY")
+			want = a.Minor
+		}
+		if sum != want {
+			t.Fatalf("plan adds up to %d, want %d: %+v", sum, want, plan)
+		}
+	})
+}
