@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,5 +197,55 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in time")
 		}
 		time.Sleep(5 * time.Millisecond) // polling a condition, not waiting for time
+	}
+}
+
+// TestLateApprovalRefundedOrReported: when Vomsis refuses the automatic
+// cancel, the late approval is refunded in full instead; when it refuses
+// that too, the result is approved — the money is taken, and the register
+// must be told so — with the reason in auto_void.error.
+func TestLateApprovalRefundedOrReported(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		decline []string
+		status  bridge.Status
+		ops     string
+	}{
+		{"cancel refused", []string{"cancel"}, bridge.Cancelled, "sale,refund"},
+		{"cancel and refund refused", []string{"cancel", "refund"}, bridge.Approved, "sale"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := setup(t, time.Minute, late(time.Minute, 10*time.Millisecond))
+			e.sim.SetFaults(vomsissim.Faults{Decline: tc.decline})
+			r := e.sale(t, "L1", "REF000000000L01", "40.00")
+			done := e.send(r)
+			payer, err := vomsissim.Open(http.DefaultClient, e.waitURL(t, done))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.client.Withdraw(context.Background(), r); err != nil {
+				t.Fatal(err)
+			}
+			payer.Decide(true)
+			payer.PostBack()
+			o := wait(t, done)
+			if o.err != nil || o.res.Status != tc.status {
+				t.Fatalf("%+v %v", o.res, o.err)
+			}
+			av := autoVoid(t, o.res)
+			switch tc.status {
+			case bridge.Cancelled:
+				if av["type"] != "refund" {
+					t.Errorf("auto_void %v", av)
+				}
+			case bridge.Approved:
+				if av["error"] == nil || o.res.Code != "auto_void_failed" {
+					t.Errorf("auto_void %v, code %q", av, o.res.Code)
+				}
+			}
+			if got := strings.Join(ledgerOps(e), ","); got != tc.ops {
+				t.Errorf("ledger %s, want %s", got, tc.ops)
+			}
+		})
 	}
 }

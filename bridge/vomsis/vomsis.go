@@ -634,7 +634,7 @@ func (c *Client) undo(ctx context.Context, r bridge.Request, d *FindData, cancel
 			select {
 			case <-ctx.Done():
 				try = undoTries
-			case <-time.After(time.Duration(try+1) * time.Second):
+			case <-time.After(time.Duration(try+1) * c.cfg.LatePoll):
 			}
 		}
 	}

@@ -29,6 +29,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,6 +75,10 @@ type Faults struct {
 	ExpireTokens    bool          `json:"expire_tokens"`   // every token issued so far is refused (once)
 	Hang            bool          `json:"hang"`            // black hole: never answer business calls
 	Unavailable     bool          `json:"unavailable"`     // 503 for every business call
+	// Decline makes the bank decline these /transaction types ("cancel",
+	// "refund"): a cancel after the bank's end of day, say (§5: cancel is
+	// same-day only [inferred]).
+	Decline []string `json:"decline,omitempty"`
 }
 
 // Entry is one money movement in the ledger.
@@ -561,6 +566,9 @@ func (s *Server) transaction(_ http.ResponseWriter, _ *http.Request, body []byte
 	}
 	ok := func(typ string, refunded vomsis.FlexString) {
 		out.Type, out.Response, out.ProcReturnCode, out.IadeTutar, out.ErrorCode, out.Status, out.StatusDetail = vomsis.FlexString(typ), "Approved", "00", refunded, "00", "approved", "approved"
+	}
+	if slices.Contains(s.faults.Decline, in.TransactionType) {
+		return decline("Banka işlemi reddetti (simülatör)")
 	}
 	if in.TransactionType == "cancel" {
 		if t.status != vomsis.StatusSuccessful || t.refunded > 0 {
