@@ -304,12 +304,14 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 		return outbox.Event{}, false, protocol.Errorf(protocol.CodeUnknownTerminal, "terminal",
 			"no terminal %q; this agent has %s", c.Terminal, a.terminalNames())
 	}
+	var orig *outbox.Record
 	if c.OriginalID != "" {
-		if err := a.checkOriginal(ctx, c); err != nil {
+		var err error
+		if orig, err = a.checkOriginal(ctx, c); err != nil {
 			return outbox.Event{}, false, err
 		}
 	}
-	if err := a.validate(c); err != nil {
+	if err := a.validate(ctx, c, orig); err != nil {
 		return outbox.Event{}, false, err
 	}
 	if err := a.checkCard(c); err != nil {
@@ -342,14 +344,49 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 
 // validate lets the terminal's adapter refuse what its provider cannot
 // do (an operation it lacks, a field it needs), before anything is stored.
-func (a *Agent) validate(c protocol.Command) error {
+// A refund comes with its sale (orig, found by checkOriginal) and the
+// sale's other refunds that are approved or still pending, so the adapter
+// can check its lines against what is left to refund.
+func (a *Agent) validate(ctx context.Context, c protocol.Command, orig *outbox.Record) error {
 	t := a.terminals[c.Terminal]
 	v, ok := a.provs[t.Provider].(bridge.Validator)
 	if !ok {
 		return nil
 	}
-	err := v.Validate(bridge.Request{ID: c.ID, Op: bridge.Op(c.Type), Terminal: t, Amount: c.Amount, Items: c.Items, Customer: c.Customer})
-	return providerError(err)
+	r := bridge.Request{ID: c.ID, Op: bridge.Op(c.Type), Terminal: t, Amount: c.Amount, Items: c.Items, Customer: c.Customer}
+	if orig != nil && c.Type == protocol.TypeRefund {
+		o, err := a.refundOriginal(ctx, c, orig)
+		if err != nil {
+			return err
+		}
+		r.Original = o
+	}
+	return providerError(v.Validate(r))
+}
+
+// refundOriginal is a refund's sale with its lines and the sale's other
+// refunds that are approved or still pending.
+func (a *Agent) refundOriginal(ctx context.Context, c protocol.Command, orig *outbox.Record) (*bridge.Original, error) {
+	oc, perr := protocol.Decode(orig.Body)
+	if perr != nil {
+		return nil, fmt.Errorf("agent: stored sale %s: %v", orig.ID, perr)
+	}
+	o := &bridge.Original{ID: orig.ID, Reference: orig.Reference, Amount: oc.Amount, Items: oc.Items}
+	related, err := a.store.Related(ctx, orig.ID)
+	if err != nil {
+		return nil, fmt.Errorf("agent: refunds of %s: %w", orig.ID, err)
+	}
+	for _, r := range related {
+		if r.Op != protocol.TypeRefund || r.ID == c.ID || (r.State.Final() && r.State != outbox.Approved) {
+			continue
+		}
+		rc, perr := protocol.Decode(r.Body)
+		if perr != nil {
+			return nil, fmt.Errorf("agent: stored refund %s: %v", r.ID, perr)
+		}
+		o.Refunds = append(o.Refunds, bridge.Refund{ID: r.ID, Amount: rc.Amount, Items: rc.Items})
+	}
+	return o, nil
 }
 
 // providerError turns an adapter's verdict on the register's input into
@@ -360,7 +397,11 @@ func providerError(err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &ie):
-		return protocol.Errorf(protocol.CodeInvalidField, ie.Field, "%s", ie.Message)
+		code := ie.Code
+		if code == "" {
+			code = protocol.CodeInvalidField
+		}
+		return protocol.Errorf(code, ie.Field, "%s", ie.Message)
 	case errors.Is(err, bridge.ErrUnsupported):
 		return protocol.Errorf(protocol.CodeUnsupportedOp, "type", "%v", err)
 	}
@@ -403,34 +444,35 @@ func (a *Agent) Call(ctx context.Context, c protocol.Command) (protocol.Event, e
 	return protocol.Event{Type: "reply", ID: c.ID, Op: c.Op, Data: data}, nil
 }
 
-func (a *Agent) checkOriginal(ctx context.Context, c protocol.Command) error {
+// checkOriginal checks original_id and returns the original it names.
+func (a *Agent) checkOriginal(ctx context.Context, c protocol.Command) (*outbox.Record, error) {
 	orig, _, err := a.store.Get(ctx, c.OriginalID)
 	if errors.Is(err, outbox.ErrNotFound) {
-		return protocol.Errorf(protocol.CodeUnknownOriginal, "original_id",
+		return nil, protocol.Errorf(protocol.CodeUnknownOriginal, "original_id",
 			"no sale with id %q (unknown, or older than the retention period)", c.OriginalID)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if want := protocol.OriginalType(c.Type); orig.Op != want {
-		return protocol.Errorf(protocol.CodeInvalidOriginal, "original_id", "%q is a %s, not a %s", c.OriginalID, orig.Op, want)
+		return nil, protocol.Errorf(protocol.CodeInvalidOriginal, "original_id", "%q is a %s, not a %s", c.OriginalID, orig.Op, want)
 	}
 	if orig.State.Final() && orig.State != outbox.Approved {
-		return protocol.Errorf(protocol.CodeInvalidOriginal, "original_id", "sale %q is %s, not approved: there is nothing to %s", c.OriginalID, orig.State, c.Type)
+		return nil, protocol.Errorf(protocol.CodeInvalidOriginal, "original_id", "sale %q is %s, not approved: there is nothing to %s", c.OriginalID, orig.State, c.Type)
 	}
 	if c.Type == protocol.TypeRefund || c.Type == protocol.TypePartialAdd {
 		oc, perr := protocol.Decode(orig.Body)
 		if perr != nil {
-			return fmt.Errorf("agent: stored sale %s: %v", orig.ID, perr)
+			return nil, fmt.Errorf("agent: stored sale %s: %v", orig.ID, perr)
 		}
 		if oc.Amount.Currency != c.Amount.Currency {
-			return protocol.Errorf(protocol.CodeInvalidField, "currency", "the sale was in %s; %s in the same currency", oc.Amount.Currency, c.Type)
+			return nil, protocol.Errorf(protocol.CodeInvalidField, "currency", "the sale was in %s; %s in the same currency", oc.Amount.Currency, c.Type)
 		}
 		if c.Amount.Minor > oc.Amount.Minor {
-			return protocol.Errorf(protocol.CodeAmountExceeds, "amount", "%s %s is more than the sale's %s", c.Type, c.Amount, oc.Amount)
+			return nil, protocol.Errorf(protocol.CodeAmountExceeds, "amount", "%s %s is more than the sale's %s", c.Type, c.Amount, oc.Amount)
 		}
 	}
-	return nil
+	return orig, nil
 }
 
 func (a *Agent) terminalNames() string {

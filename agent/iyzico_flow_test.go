@@ -2,7 +2,10 @@ package agent
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,5 +140,105 @@ func TestVUK509RefusesPartial(t *testing.T) {
 	c.send(`{"type":"sale","id":"S9","terminal":"kasa-9","amount":"10.00"}`)
 	if ev := c.until("result", "S9"); ev.Status != "approved" {
 		t.Errorf("509 sale = %+v", ev)
+	}
+}
+
+// TestBareDeclineIsNeverSentAgain: a VUK 507 bank decline without
+// errorGroup, answered before iyzico recorded anything (so a status
+// query would say "not found"), ends declined. It must never become
+// unknown, be queried, and be sent to the terminal a second time: the
+// customer would be asked for the card again for a sale the register
+// did not ask twice for.
+func TestBareDeclineIsNeverSentAgain(t *testing.T) {
+	h := startAgent(t, "", nil)
+	c := h.dial(t)
+	const salePath = "/v2/terminal-host/gmu/payment"
+	h.sim.SetFaults(iyzicosim.Faults{Paths: []string{salePath}, Error: &iyzicosim.InjectedError{Code: "10051", Message: "Yetersiz bakiye", Times: 1}})
+	c.send(`{"type":"sale","id":"D1","terminal":"kasa-1","amount":"10.00"}`)
+	ev := c.until("result", "D1")
+	if ev.Status != "declined" || ev.Error == nil || ev.Error.Code != "card_declined" {
+		t.Fatalf("result %+v %+v", ev, ev.Error)
+	}
+	if n := h.sim.Hits(salePath); n != 1 {
+		t.Errorf("the sale went to the terminal %d times", n)
+	}
+	if n := h.sim.Hits("/v2/terminal-host/gmu/payment/query-transaction-status"); n != 0 {
+		t.Errorf("a decline was queried %d times", n)
+	}
+	if l := h.sim.Ledger(); len(l) != 0 {
+		t.Errorf("money moved: %+v", l)
+	}
+}
+
+// TestRefundLinesCheckedAtAccept: a VUK 507 refund is checked against
+// the stored sale's lines less its refunds approved or still pending, and
+// one that does not fit is refused at accept time with a stable code
+// naming the field; nothing is stored for it.
+func TestRefundLinesCheckedAtAccept(t *testing.T) {
+	const refundPath = "/v2/terminal-host/gmu/payment/refund"
+	gate := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(gate) }) }
+	var holding atomic.Bool
+	h := startAgentWith(t, "", nil, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == refundPath && holding.Load() {
+				select {
+				case <-gate:
+				case <-r.Context().Done():
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}, nil)
+	t.Cleanup(open) // before the simulator's server closes (cleanups run last first)
+	c := h.dial(t)
+	result := func(cmd, id string) string {
+		t.Helper()
+		c.send(cmd)
+		return c.until("result", id).Status
+	}
+	if st := result(`{"type":"sale","id":"S1","terminal":"kasa-1","amount":"85.00","items":[
+		{"name":"Çay","quantity":"2","unit_price":"15.00","amount":"30.00","vat_rate":10},
+		{"name":"Kek","quantity":"1","amount":"40.00","vat_rate":20,"unit":"KGM"},
+		{"name":"Su","quantity":"3","unit_price":"5.00","amount":"15.00","vat_rate":20}]}`, "S1"); st != "approved" {
+		t.Fatalf("sale %s", st)
+	}
+	if st := result(`{"type":"refund","id":"R1","terminal":"kasa-1","original_id":"S1","amount":"15.00","items":[{"name":"Çay","quantity":"1","amount":"15.00","vat_rate":10}]}`, "R1"); st != "approved" {
+		t.Fatalf("R1 %s", st)
+	}
+	holding.Store(true)
+	c.send(`{"type":"refund","id":"R2","terminal":"kasa-1","original_id":"S1","amount":"15.00","items":[{"name":"Su","quantity":"3","amount":"15.00","vat_rate":20}]}`)
+	c.until("accepted", "R2")
+	if ev := c.until("state", "R2"); ev.State != "sending" {
+		t.Fatalf("R2 %+v", ev)
+	}
+	for _, tc := range []struct{ cmd, code, field string }{
+		{`{"type":"refund","id":"R3","terminal":"kasa-1","original_id":"S1","amount":"5.00","items":[{"name":"Su","quantity":"1","amount":"5.00","vat_rate":20}]}`, "refund_exceeds_sold", "items[0].quantity"},
+		{`{"type":"refund","id":"R3","terminal":"kasa-1","original_id":"S1","amount":"30.00","items":[{"name":"Çay","quantity":"2","amount":"30.00","vat_rate":10}]}`, "refund_exceeds_sold", "items[0].quantity"},
+		{`{"type":"refund","id":"R3","terminal":"kasa-1","original_id":"S1","amount":"5.00","items":[{"name":"Kahve","quantity":"1","amount":"5.00","vat_rate":20}]}`, "refund_item_not_sold", "items[0].name"},
+		{`{"type":"refund","id":"R3","terminal":"kasa-1","original_id":"S1","amount":"15.00","items":[{"name":"Çay","quantity":"1","amount":"15.00","vat_rate":20}]}`, "refund_item_not_sold", "items[0].vat_rate"},
+		{`{"type":"refund","id":"R3","terminal":"kasa-1","original_id":"S1","amount":"10.00"}`, "refund_items_required", "items"},
+		{`{"type":"refund","id":"R3","terminal":"kasa-1","original_id":"S1","amount":"55.01"}`, "refund_exceeds_sold", "amount"},
+	} {
+		if e := c.errorFor(tc.cmd); e.Code != tc.code || e.Field != tc.field {
+			t.Errorf("%s: %+v, want %s on %s", tc.cmd, e, tc.code, tc.field)
+		}
+	}
+	c.send(`{"type":"query","id":"R3"}`)
+	if ev := c.next(); ev.Type != "error" || ev.Error.Code != "not_found" {
+		t.Errorf("a refused refund was stored: %+v", ev)
+	}
+	open()
+	if st := c.until("result", "R2").Status; st != "approved" {
+		t.Fatalf("R2 %s", st)
+	}
+	// The rest, without items: the tea and the cake, each under its own group.
+	if st := result(`{"type":"refund","id":"R4","terminal":"kasa-1","original_id":"S1","amount":"55.00"}`, "R4"); st != "approved" {
+		t.Fatalf("R4 %s", st)
+	}
+	if e := c.errorFor(`{"type":"refund","id":"R5","terminal":"kasa-1","original_id":"S1","amount":"0.01"}`); e.Code != "refund_exceeds_sold" {
+		t.Errorf("refund of a fully refunded sale: %+v", e)
 	}
 }

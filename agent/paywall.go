@@ -72,7 +72,8 @@ func (a *Agent) startPaywallSim(ctx context.Context, serve func(h http.Handler) 
 }
 
 // withdrawer is implemented by adapters that can take back a request the
-// provider has but the terminal has not picked up (Paywall's rollback).
+// provider has but the terminal has not picked up (Paywall's rollback),
+// or stop one waiting for the payer (Vomsis's 3-D Secure page).
 type withdrawer interface {
 	Withdraw(ctx context.Context, r bridge.Request) error
 }
@@ -84,7 +85,9 @@ type withdrawer interface {
 // it, the cancel is refused with notCancellable.
 func (a *Agent) withdraw(ctx context.Context, id string, notCancellable error) (outbox.Event, error) {
 	r, ev, err := a.store.Get(ctx, id)
-	if err != nil || r.State.Final() || r.ProviderRef == "" {
+	// Whether the adapter has what it needs (Paywall's PaymentRequestId,
+	// Vomsis's open page) is its own to say.
+	if err != nil || r.State.Final() {
 		return outbox.Event{}, notCancellable
 	}
 	a.mu.RLock()

@@ -195,3 +195,35 @@ func TestStatusShowsPaywallConnectivity(t *testing.T) {
 		t.Fatalf("after the terminal's socket went down: connected = %v, want false", got["kasa-3"])
 	}
 }
+
+// TestPaywallDeadlineRollsBack: a sale whose deadline passes while the
+// sync terminal has not picked it up (6 s pick-up delay, 2 s deadline) is
+// withdrawn by the agent and ends expired; the device never charges it.
+func TestPaywallDeadlineRollsBack(t *testing.T) {
+	clk := &simClock{}
+	cfg := config.Demo()
+	cfg.Terminals = []config.Terminal{{Name: "kasa-9", Provider: "paywall", DeviceID: "38e895c3-1a9a-4b73-8816-8557d1d031d6", Mode: "sync", Model: "sync"}}
+	cfg.Iyzico = nil
+	cfg.Paywall.PollInterval.Duration = 20 * time.Millisecond
+	cfg.Paywall.BaseURL = startPaywallSim(t, cfg, func(o *paywallsim.Options) { o.PickupDelay = 6 * time.Second; o.Now = clk.Now }).URL
+	cfg.Agent.DataDir = t.TempDir()
+	cfg.Agent.Listen = "127.0.0.1:0"
+	h := runAgent(t, cfg, Options{Version: "test", Log: testLog(t), Now: clk.Now})
+	c := h.dial(t)
+
+	c.send(`{"type":"sale","id":"E1","terminal":"kasa-9","amount":"12.00","expires_in":2}`)
+	c.until("accepted", "E1")
+	testwait.For(t, "the PaymentRequestId to be stored", 10*time.Second, func() bool {
+		r, _, err := h.a.store.Get(context.Background(), "E1")
+		return err == nil && r.ProviderRef != ""
+	}, nil)
+	clk.Add(5500 * time.Millisecond) // past the deadline and the 5-second rule, before pick-up
+	res := c.until("result", "E1")
+	if res.Status != "expired" || res.Error == nil || res.Error.Code != "expired" || !strings.Contains(res.Error.Message, "rollback") {
+		t.Fatalf("result %+v %+v", res, res.Error)
+	}
+	clk.Add(time.Hour)
+	if l := ledgerOf(t, cfg.Paywall.BaseURL); len(l) != 0 {
+		t.Fatalf("charged after the deadline: %+v", l)
+	}
+}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"encoding/json"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/tezgah/tezgah/agent/protocol"
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
 	"github.com/tezgah/tezgah/bridge/vomsis/vomsissim"
+	"github.com/tezgah/tezgah/internal/testwait"
 )
 
 // syncBuffer collects the agent's log lines for searching.
@@ -272,5 +274,64 @@ func TestDemoModeServesVomsis(t *testing.T) {
 	}
 	if res := c.until("result", "DEMO-1"); res.Status != "approved" {
 		t.Fatalf("demo sale %+v %+v", res, res.Error)
+	}
+}
+
+// TestVomsisCancelOn3DSPage: a register's cancel of a sale waiting on
+// its 3-D page is taken (no longer not_cancellable) and the sale ends
+// cancelled; a payer already at the bank who approves after the cancel
+// is refunded at once by an automatic void, and the result says so.
+func TestVomsisCancelOn3DSPage(t *testing.T) {
+	h := startVposAgent(t, time.Minute)
+	c := h.dial(t)
+
+	c.send(`{"type":"sale","id":"CNP-7","terminal":"vpos-1","amount":"25.00",` + cardJSON + `}`)
+	waitingURL(t, c, "CNP-7")
+	c.send(`{"type":"cancel","id":"CNP-7"}`)
+	res := c.until("result", "CNP-7")
+	if res.Status != "cancelled" || res.Error == nil || res.Error.Code != "cancelled" || len(res.Payment) != 0 {
+		t.Fatalf("cancel of an unopened page: %+v %+v", res, res.Error)
+	}
+
+	c.send(`{"type":"sale","id":"CNP-8","terminal":"vpos-1","amount":"26.00",` + cardJSON + `}`)
+	page := waitingURL(t, c, "CNP-8")
+	payer, err := vomsissim.Open(http.DefaultClient, page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(`{"type":"cancel","id":"CNP-8"}`)
+	testwait.For(t, "the page to stop", 10*time.Second, func() bool {
+		resp, err := http.Get(page)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusGone
+	}, nil)
+	if err := payer.Decide(true); err != nil {
+		t.Fatal(err)
+	}
+	if status, err := payer.PostBack(); err != nil || status != http.StatusOK {
+		t.Fatalf("post-back after cancel: %d %v", status, err)
+	}
+	res = c.until("result", "CNP-8")
+	var pay struct {
+		Detail struct {
+			AutoVoid map[string]any `json:"auto_void"`
+		} `json:"detail"`
+	}
+	json.Unmarshal(res.Payment, &pay)
+	if res.Status != "cancelled" || pay.Detail.AutoVoid["type"] != "cancel" || !strings.Contains(res.Error.Message, "voided") {
+		t.Fatalf("late approval: %+v %s %+v", res, res.Payment, res.Error)
+	}
+	var ops []string
+	for _, l := range h.vsim.Ledger() {
+		ops = append(ops, l.Op)
+	}
+	if strings.Join(ops, ",") != "sale,cancel" {
+		t.Fatalf("ledger %v", ops)
+	}
+	if leaks := h.leaks(t); len(leaks) > 0 {
+		t.Errorf("card data leaked: %v", leaks)
 	}
 }

@@ -72,6 +72,12 @@ type Request struct {
 	// Summary asks an end of day for the detailed summary slip (iyzico
 	// useSummary).
 	Summary bool
+	// Deadline is a sale's deadline (DESIGN.md: the customer has gone by
+	// then); zero for none. The agent never sends a sale after it; an
+	// adapter whose provider can still take back a sale the terminal has
+	// not picked up (Paywall's rollback) does so once it passes, and
+	// answers Expired.
+	Deadline time.Time
 }
 
 // Original is what a refund or void needs of the sale it refers to.
@@ -80,6 +86,22 @@ type Original struct {
 	Reference string
 	Amount    money.Amount
 	Payment   Payment
+	// Items are the sale's lines as the register sent them; empty when
+	// it sent none.
+	Items []Item
+	// Refunds are the other refunds of the sale that are approved or
+	// still pending, for checking a new refund against what is left. The
+	// agent fills it at accept time only (Validator); at send time the
+	// provider's own figures decide.
+	Refunds []Refund
+}
+
+// Refund is an earlier refund of a sale: its amount and, when the
+// register named them, its lines.
+type Refund struct {
+	ID     string
+	Amount money.Amount
+	Items  []Item
 }
 
 // Status is the final outcome of a request at the provider.
@@ -90,6 +112,13 @@ const (
 	Approved Status = "approved" // done: money moved (or the day closed)
 	Declined Status = "declined" // the bank or card said no; nothing moved
 	Failed   Status = "failed"   // the provider refused the request; nothing moved
+	// Expired: the sale's deadline passed before the terminal took it,
+	// and the adapter took it back from the provider; nothing moved.
+	Expired Status = "expired"
+	// Cancelled: the register's cancel stopped the request at the
+	// provider. Nothing moved, or what moved was undone (the Result's
+	// Payment then says how).
+	Cancelled Status = "cancelled"
 )
 
 // Result is a provider's final answer to a request.

@@ -61,6 +61,9 @@ const (
 type InputError struct {
 	Field   string // protocol field, e.g. "items[0].vat_rate"
 	Message string
+	// Code is the stable error code for the register; empty means
+	// "invalid_field".
+	Code string
 }
 
 func (e *InputError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Message) }

@@ -147,3 +147,12 @@ func (s *Store) LastResult(ctx context.Context, terminal string) (*Record, error
 	}
 	return r, nil
 }
+
+// Related returns the requests that name originalID as their original
+// (the refunds and voids of a sale, the parts of a partial payment),
+// oldest first. A refund is checked against them at accept time. There
+// is no index on original_id: a sale has few of them, refunds are rare,
+// and the scan is one query per refund accepted.
+func (s *Store) Related(ctx context.Context, originalID string) ([]Record, error) {
+	return s.list(ctx, "related", `SELECT `+recordCols+` FROM requests WHERE original_id = ? ORDER BY n`, originalID)
+}

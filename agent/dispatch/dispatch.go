@@ -400,6 +400,10 @@ func (w *worker) finish(ctx context.Context, r *outbox.Record, res bridge.Result
 		state = outbox.Approved
 	case bridge.Declined:
 		state = outbox.Declined
+	case bridge.Expired:
+		state = outbox.Expired
+	case bridge.Cancelled:
+		state = outbox.Cancelled
 	}
 	body, err := json.Marshal(res)
 	if err != nil {
@@ -433,6 +437,9 @@ func (w *worker) request(ctx context.Context, r *outbox.Record) (*bridge.Request
 			return w.d.store.SetProviderRef(context.WithoutCancel(ctx), r, ref)
 		},
 	}
+	if protocol.Expires(r.Op) {
+		req.Deadline = r.Deadline
+	}
 	if r.OriginalID == "" {
 		return req, nil, nil
 	}
@@ -455,6 +462,6 @@ func (w *worker) request(ctx context.Context, r *outbox.Record) (*bridge.Request
 		return nil, &bridge.Result{Status: bridge.Failed, Code: "internal_error", Message: "original sale's payment details are unreadable"}, nil
 	}
 	ocmd, _ := protocol.Decode(orig.Body)
-	req.Original = &bridge.Original{ID: orig.ID, Reference: orig.Reference, Amount: ocmd.Amount, Payment: *res.Payment}
+	req.Original = &bridge.Original{ID: orig.ID, Reference: orig.Reference, Amount: ocmd.Amount, Payment: *res.Payment, Items: ocmd.Items}
 	return req, nil, nil
 }

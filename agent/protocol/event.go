@@ -99,9 +99,9 @@ func FromOutbox(e outbox.Event) Event {
 	switch e.State {
 	case outbox.Approved:
 	case outbox.Expired:
-		out.Error = &Error{Code: "expired", Message: "the sale was not sent before its deadline and never will be; the customer was not charged"}
+		out.Error = &Error{Code: "expired", Message: orText(r.Message, "the sale was not sent before its deadline and never will be; the customer was not charged")}
 	case outbox.Cancelled:
-		out.Error = &Error{Code: "cancelled", Message: "cancelled before it was sent; nothing was charged"}
+		out.Error = &Error{Code: "cancelled", Message: orText(r.Message, "cancelled before it was sent; nothing was charged")}
 	default:
 		code := r.Code
 		if code == "" {
@@ -113,4 +113,13 @@ func FromOutbox(e outbox.Event) Event {
 		}
 	}
 	return out
+}
+
+// orText is the adapter's own account of an expiry or cancel (a sale
+// taken back from the terminal, a charge undone), else the standard one.
+func orText(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

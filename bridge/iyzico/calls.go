@@ -49,6 +49,9 @@ func (c *Client) Validate(r bridge.Request) error {
 			}
 		}
 	}
+	if r.Op == bridge.OpRefund {
+		return c.validateRefund(r)
+	}
 	return nil
 }
 

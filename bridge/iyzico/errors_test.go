@@ -235,3 +235,50 @@ func TestSimulatorFaultPaths(t *testing.T) {
 		t.Errorf("eod hits %d", e.sim.Hits("/v2/terminal-host/gmu/eod"))
 	}
 }
+
+// TestDeclineWithoutErrorGroup: VUK 507's schemas declare no errorGroup,
+// so a bank's decline may come as a bare errorCode. It is a decline in
+// both shapes, on the sale and on the query; only the undocumented stays
+// unknown.
+func TestDeclineWithoutErrorGroup(t *testing.T) {
+	for _, omit := range []bool{false, true} {
+		name := "with errorGroup"
+		if omit {
+			name = "without errorGroup"
+		}
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, func(o *iyzicosim.Options, _ *iyzico.Config) { o.OmitErrorGroup507 = omit })
+			r := bridge.Request{Op: bridge.OpSale, Terminal: t507, Amount: try(t, "10.51"), Reference: ref()}
+			res, err := e.c.Send(context.Background(), r)
+			check(t, res, err, want{status: bridge.Declined, code: "card_declined"})
+			if res.ProviderCode != "10051" {
+				t.Errorf("provider code %q", res.ProviderCode)
+			}
+			res, err = e.c.Query(context.Background(), r)
+			check(t, res, err, want{status: bridge.Declined, code: "card_declined"})
+			if n := len(e.sim.Ledger()); n != 0 {
+				t.Errorf("%d money movements", n)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		code string
+		want want
+	}{
+		{"10051", want{status: bridge.Declined, code: "card_declined"}},
+		{"10005", want{status: bridge.Declined, code: "card_declined"}},
+		{"380105", want{status: bridge.Failed, code: "provider_validation_error"}},
+		{"380112", want{status: bridge.Failed, code: "insufficient_refundable"}},
+		{"380201", want{kind: bridge.NotSent, code: "terminal_busy"}},
+		{"380103", want{kind: bridge.Unknown, code: "device_timeout"}},
+		{"380202", want{kind: bridge.Unknown, code: "provider_error"}},
+		{"999999", want{kind: bridge.Unknown, code: "provider_error"}},
+	} {
+		t.Run("bare "+tc.code, func(t *testing.T) {
+			e := newEnv(t, nil)
+			e.faults(iyzicosim.Faults{Paths: []string{"/v2/terminal-host/gmu/payment"}, Error: &iyzicosim.InjectedError{Code: tc.code}})
+			res, err := e.c.Send(context.Background(), bridge.Request{Op: bridge.OpSale, Terminal: t507, Amount: try(t, "10.00"), Reference: ref()})
+			check(t, res, err, tc.want)
+		})
+	}
+}

@@ -63,10 +63,10 @@ func equalFold(a, b string) bool {
 }
 
 // FuzzRefundLines: whatever refundable-sale-info says, a refund's lines
-// add up to the refund exactly and never take more from a line than it
-// has left.
+// add up to the refund exactly, never take more from a line than it has
+// left, and carry the tax group and unit their sold line had.
 func FuzzRefundLines(f *testing.F) {
-	f.Add([]byte(`{"status":"success","saleItems":[{"id":1,"name":"Çay","returnableAmount":"30.00"},{"id":2,"name":"Simit","returnableAmount":"12.50"}]}`), int64(3500), "")
+	f.Add([]byte(`{"status":"success","saleItems":[{"id":1,"name":"Çay","returnableAmount":"30.00"},{"id":2,"name":"Simit","returnableAmount":"12.50"}]}`), int64(4250), "")
 	f.Add([]byte(`{"status":"success","saleItems":[{"id":1,"name":"Çay","returnableAmount":"30.00"}]}`), int64(1500), "çay")
 	f.Add([]byte(`{"status":"success","saleItems":[{"id":1,"name":"a","returnableAmount":"-1"},{"id":1,"name":"a","returnableAmount":"5"}]}`), int64(100), "a")
 	f.Fuzz(func(t *testing.T, raw []byte, minor int64, itemName string) {
@@ -74,23 +74,51 @@ func FuzzRefundLines(f *testing.F) {
 			return
 		}
 		var info GmuRefundableSaleInfoResponse
-		if json.Unmarshal(raw, &info) != nil {
+		if json.Unmarshal(raw, &info) != nil || len(info.SaleItems) > 50 {
 			return
 		}
-		c, _ := NewClient(Config{BaseURL: "http://x", ClientID: "a", ClientSecret: "b", Username: "c", Password: "d"})
+		c, _ := NewClient(Config{BaseURL: "http://x", ClientID: "a", ClientSecret: "b", Username: "c", Password: "d",
+			TaxGroups: map[int]string{10: "KDV10", 20: "KDV20"}})
+		// The sale: one line per info line, sold for what the info says
+		// was its total (or 1.00), alternating VAT rates and units.
+		var sold []bridge.Item
+		var total int64
+		for i, it := range info.SaleItems {
+			a, err := money.Positive(it.TotalPriceAmount, "TRY")
+			if err != nil || a.Minor > 1e12 {
+				a = money.Amount{Minor: 100, Currency: "TRY"}
+			}
+			name := it.Name
+			if name == "" {
+				name = "x"
+			}
+			item := bridge.Item{Name: name, Quantity: "1", Amount: a.String(), VATRate: 10}
+			if i%2 == 1 {
+				item.VATRate, item.Unit = 20, "KGM"
+			}
+			sold = append(sold, item)
+			total += a.Minor
+		}
+		if total == 0 {
+			return
+		}
 		amt := money.Amount{Minor: minor, Currency: "TRY"}
-		r := bridge.Request{Op: bridge.OpRefund, Amount: amt}
+		r := bridge.Request{Op: bridge.OpRefund, Amount: amt, Original: &bridge.Original{Amount: money.Amount{Minor: total, Currency: "TRY"}, Items: sold}}
 		if itemName != "" {
-			r.Items = []bridge.Item{{Name: itemName, Quantity: "1", Amount: amt.String(), VATRate: 20}}
+			r.Items = []bridge.Item{{Name: itemName, Quantity: "1", Amount: amt.String(), VATRate: 10}}
 		}
 		lines, refused := c.refundLines(r, info)
 		if refused != nil {
 			return
 		}
 		left := map[string]int64{}
-		for _, it := range info.SaleItems {
+		group := map[string]string{}
+		for i, it := range info.SaleItems {
 			if a, err := money.Parse(it.ReturnableAmount, "TRY"); err == nil {
-				left[itoa(it.ID)] = a.Minor // the last line with an id wins, as in refundLines
+				left[itoa(it.ID)] = a.Minor
+			}
+			if i < len(sold) {
+				group[itoa(it.ID)] = c.taxGroup(sold[i].VATRate)
 			}
 		}
 		var sum int64
@@ -103,6 +131,12 @@ func FuzzRefundLines(f *testing.F) {
 			if left[l.RelatedSaleItemID] < 0 {
 				t.Fatalf("line %s over-refunded: %+v from %s", l.RelatedSaleItemID, lines, raw)
 			}
+			if l.TaxGroupCode != "KDV10" && l.TaxGroupCode != "KDV20" {
+				t.Fatalf("line %+v under no sold tax group", l)
+			}
+			if (l.TaxGroupCode == "KDV20") != (l.UnitCode == "KGM") {
+				t.Fatalf("line %+v: tax group and unit not from one sold line", l)
+			}
 			sum += a.Minor
 		}
 		if sum != minor {
@@ -112,3 +146,61 @@ func FuzzRefundLines(f *testing.F) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// FuzzPlanRefund: whatever lines a register names in a refund, an
+// accepted plan returns exactly the refund's lines (or, without lines,
+// its amount), never more of a line than it had left, and only lines
+// that exist.
+func FuzzPlanRefund(f *testing.F) {
+	f.Add("Çay", "1", "15.00", 10, "", int64(1500))
+	f.Add("kek", "1", "40.00", 20, "C62", int64(4000))
+	f.Add("", "", "", 0, "", int64(8500))
+	f.Add("Su", "4", "20.00", 20, "", int64(2000))
+	f.Fuzz(func(t *testing.T, name, qty, amount string, vat int, unit string, minor int64) {
+		if minor <= 0 || minor > 1e12 {
+			return
+		}
+		c, _ := NewClient(Config{BaseURL: "http://x", ClientID: "a", ClientSecret: "b", Username: "c", Password: "d",
+			TaxGroups: map[int]string{10: "KDV10", 20: "KDV20"}})
+		sale := []bridge.Item{
+			{Name: "Çay", Quantity: "2", UnitPrice: "15.00", Amount: "30.00", VATRate: 10},
+			{Name: "Kek", Quantity: "1", Amount: "40.00", VATRate: 20, Unit: "KGM"},
+			{Name: "Su", Quantity: "3", UnitPrice: "5.00", Amount: "15.00", VATRate: 20},
+		}
+		lines, err := c.soldLines(&bridge.Original{Amount: money.Amount{Minor: 8500, Currency: "TRY"}, Items: sale})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := append([]soldLine(nil), lines...)
+		amt := money.Amount{Minor: minor, Currency: "TRY"}
+		var items []bridge.Item
+		if name != "" {
+			items = []bridge.Item{{Name: name, Quantity: qty, Amount: amount, VATRate: vat, Unit: unit}}
+		}
+		plan, ie := planRefund(lines, items, amt)
+		if ie != nil {
+			if ie.Field == "" || ie.Code == "" || ie.Message == "" {
+				t.Fatalf("refusal without field, code or message: %+v", ie)
+			}
+			return
+		}
+		var sum int64
+		for _, p := range plan {
+			if p.line < 0 || p.line >= len(before) || p.amount <= 0 || p.qty <= 0 {
+				t.Fatalf("bad plan line %+v", p)
+			}
+			if p.amount > before[p.line].amount {
+				t.Fatalf("line %d over-refunded: %+v", p.line, plan)
+			}
+			sum += p.amount
+		}
+		want := minor
+		if len(items) > 0 {
+			a, _ := money.Positive(amount, "TRY")
+			want = a.Minor
+		}
+		if sum != want {
+			t.Fatalf("plan adds up to %d, want %d: %+v", sum, want, plan)
+		}
+	})
+}

@@ -325,6 +325,49 @@ func (c *Client) post(ctx context.Context, path string, body []byte) ([]byte, in
 	return raw, resp.StatusCode, nil
 }
 
+// codeGroups is the error-codes page's table (§5): every Terminal API
+// code it documents, with its group. VUK 507's answer schemas declare no
+// errorGroup (iyzico-openapi.yaml: the GMU responses carry status,
+// errorCode and errorMessage only), so an answer without one is classified
+// by its code.
+var codeGroups = map[string]string{
+	"380103": "TIMEOUT_ERROR",
+	"100310": "SYSTEM_ERROR", "100311": "SYSTEM_ERROR", "380102": "SYSTEM_ERROR",
+	"380201": "DEVICE_ERROR", "380202": "DEVICE_ERROR", "380203": "DEVICE_ERROR", "380204": "DEVICE_ERROR", "380205": "DEVICE_ERROR",
+	"380104": "VALIDATION_ERROR", "380105": "VALIDATION_ERROR", "380111": "VALIDATION_ERROR",
+	"380101": "BUSINESS_ERROR", "380107": "BUSINESS_ERROR", "380108": "BUSINESS_ERROR", "380109": "BUSINESS_ERROR", "380112": "BUSINESS_ERROR",
+}
+
+// groupOf is the answer's errorGroup, or, when iyzico sent none, the group
+// its errorCode belongs to: a documented Terminal API code (codeGroups),
+// or a bank's answer. BANK_ERROR forwards the bank's code (§5), and
+// iyzico's error-codes page says bank error codes are five digits from
+// 10000 ("Banka Hata Kodları 10000 ile başlar", docs.iyzico.com
+// ek-bilgiler/hata-kodlari; the reference's own example is 10051): the
+// bank answered, the card was refused, nothing moved. Anything else stays
+// "" and is reconciled by query.
+func groupOf(e *apiError) string {
+	if e.Group != "" {
+		return e.Group
+	}
+	if g, ok := codeGroups[e.Code]; ok {
+		return g
+	}
+	if isBankCode(e.Code) {
+		return "BANK_ERROR"
+	}
+	return ""
+}
+
+// isBankCode reports a five-digit code from 10000 to 10999.
+func isBankCode(code string) bool {
+	if len(code) != 5 || !strings.HasPrefix(code, "10") {
+		return false
+	}
+	_, err := strconv.Atoi(code)
+	return err == nil
+}
+
 // classify turns a failure answer into a final result or a bridge.Error,
 // per the table in docs/providers/iyzico.md (§5 with the reference's
 // classification).
@@ -332,13 +375,14 @@ func classify(op bridge.Op, e *apiError) (bridge.Result, error) {
 	failed := func(code string) (bridge.Result, error) {
 		return bridge.Result{Status: bridge.Failed, Code: code, Message: e.Message, ProviderCode: e.Code}, nil
 	}
+	group := groupOf(e)
 	switch {
-	case e.Code == "380103" || e.Group == "TIMEOUT_ERROR":
+	case e.Code == "380103" || group == "TIMEOUT_ERROR":
 		// The device did not answer in time: it may still have charged.
 		return bridge.Result{}, &bridge.Error{Kind: bridge.Unknown, Code: "device_timeout", Err: e}
 	case e.Code == "380201":
 		return bridge.Result{}, &bridge.Error{Kind: bridge.NotSent, Code: "terminal_busy", Err: e}
-	case e.Group == "BANK_ERROR":
+	case group == "BANK_ERROR":
 		return bridge.Result{Status: bridge.Declined, Code: "card_declined", Message: e.Message, ProviderCode: e.Code}, nil
 	case e.Code == "380107" || e.Code == "380108" || e.Code == "380109":
 		return failed("payment_not_found")
@@ -349,14 +393,14 @@ func classify(op bridge.Op, e *apiError) (bridge.Result, error) {
 		return failed("insufficient_refundable")
 	case e.Code == "380101" || e.Code == "380102":
 		return failed("device_not_allowed")
-	case e.Group == "VALIDATION_ERROR":
+	case group == "VALIDATION_ERROR":
 		return failed("provider_validation_error")
-	case e.Group == "BUSINESS_ERROR":
+	case group == "BUSINESS_ERROR":
 		if op == bridge.OpVoid {
 			return voidRefused(e)
 		}
 		return failed("provider_business_error")
-	case e.Group == "PAYMENT_ERROR":
+	case group == "PAYMENT_ERROR":
 		return failed("payment_error")
 	}
 	// SYSTEM_ERROR ("transient issue, unexpected situation"), DEVICE_ERROR
@@ -438,7 +482,7 @@ func (c *Client) Query(ctx context.Context, r bridge.Request) (bridge.Result, er
 		switch {
 		case ae.Code == "380107" || ae.Code == "380108" || ae.Code == "380109":
 			return bridge.Result{}, bridge.ErrNotFound
-		case ae.Group == "BANK_ERROR":
+		case groupOf(ae) == "BANK_ERROR":
 			return bridge.Result{Status: bridge.Declined, Code: "card_declined", Message: ae.Message, ProviderCode: ae.Code}, nil
 		}
 		return bridge.Result{}, &bridge.Error{Kind: bridge.Unknown, Code: "query_failed", Err: ae}

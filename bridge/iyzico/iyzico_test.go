@@ -104,7 +104,7 @@ func (e *env) approved(r bridge.Request) (bridge.Result, bridge.Original) {
 	if res.Status != bridge.Approved || res.Payment == nil {
 		e.t.Fatalf("%s %s: got %+v, want approved", r.Op, r.Amount, res)
 	}
-	return res, bridge.Original{ID: r.ID, Reference: r.Reference, Amount: r.Amount, Payment: *res.Payment}
+	return res, bridge.Original{ID: r.ID, Reference: r.Reference, Amount: r.Amount, Payment: *res.Payment, Items: r.Items}
 }
 
 func (e *env) faults(f iyzicosim.Faults) { e.sim.SetFaults(f) }
@@ -491,7 +491,7 @@ func TestQueryAgreesWithSend(t *testing.T) {
 			_, s2 := e.approved(bridge.Request{Op: bridge.OpSale, Terminal: term, Amount: try(t, "10.00")})
 			reqs := []bridge.Request{
 				{Op: bridge.OpSale, Terminal: term, Amount: try(t, "7.00")},
-				{Op: bridge.OpRefund, Terminal: term, Amount: try(t, "12.50"), Original: &s1},
+				{Op: bridge.OpRefund, Terminal: term, Amount: try(t, "12.50"), Original: &s1, Items: []bridge.Item{{Name: "Simit", Quantity: "1", Amount: "12.50", VATRate: 1}}},
 				{Op: bridge.OpVoid, Terminal: term, Original: &s2},
 			}
 			for _, r := range reqs {

@@ -613,6 +613,7 @@ func (c *Client) follow(ctx context.Context, r bridge.Request, id string, want i
 	t := time.NewTimer(0)
 	defer t.Stop()
 	var last error
+	late := false // the deadline rollback came too late: follow the sale to its end
 	for {
 		select {
 		case <-ctx.Done():
@@ -627,8 +628,47 @@ func (c *Client) follow(ctx context.Context, r bridge.Request, id string, want i
 			return res, nil
 		}
 		last = err
+		if want == TypeSale && !late && bridge.CodeOf(err) == "pending" {
+			res, done, tooLate := c.expire(ctx, r, id)
+			if done {
+				return res, nil
+			}
+			late = tooLate
+		}
 		t.Reset(c.cfg.PollInterval)
 	}
+}
+
+// expire takes back a sale still waiting for its terminal once its
+// deadline has passed (the sync sale rollback, §6): the customer has gone,
+// and a terminal that picks it up later — after a pick-up delay, or
+// switched on minutes later — would charge a card nobody presents for
+// this sale, or a customer who has left. done reports a sale withdrawn:
+// its result is Expired, nothing was charged. tooLate reports that
+// Paywall refused because the device already has the command: the sale
+// then runs to its real outcome. Before the deadline, on async terminals
+// (no rollback, §10) and while the 5-second rule (§6) or the network
+// refuse it, neither: the caller asks again at its next poll, and a
+// rollback cannot charge, so asking again is safe.
+func (c *Client) expire(ctx context.Context, r bridge.Request, id string) (res bridge.Result, done, tooLate bool) {
+	if r.Op != bridge.OpSale || r.Terminal.Model != Sync || r.Deadline.IsZero() || c.cfg.Now().Before(r.Deadline) {
+		return bridge.Result{}, false, false
+	}
+	err := c.do(ctx, http.MethodPost, "/api/payment/sync/sale/rollback", PaymentRequestRef{PaymentRequestID: id}, nil)
+	var ae *apiError
+	switch {
+	case err == nil:
+	case errors.As(err, &ae) && ae.is(CodeCannotDoInThisTime, ClientCannotDoInThisTime):
+		return bridge.Result{}, false, false // the first 5 seconds: again at the next poll
+	case errors.As(err, &ae):
+		return bridge.Result{}, false, true // the device has it (92): follow it
+	default:
+		return bridge.Result{}, false, false
+	}
+	pay := &bridge.Payment{Provider: "paywall", PaymentID: id, Currency: r.Amount.Currency}
+	pay.Detail, _ = json.Marshal(map[string]any{"rolled_back": true, "merchant_unique_code": MerchantCode(r.Reference)})
+	return bridge.Result{Status: bridge.Expired, Code: "deadline_passed", Payment: pay,
+		Message: "the sale's deadline passed before the terminal picked it up; it was withdrawn from the terminal (rollback) and the customer was not charged"}, true, false
 }
 
 // inquire asks for one payment. It returns the final Result, or an
@@ -705,7 +745,13 @@ func (c *Client) Query(ctx context.Context, r bridge.Request) (bridge.Result, er
 		return bridge.Result{}, bridge.ErrNotFound // never sent: Send refuses it
 	}
 	if r.ProviderRef != "" {
-		return c.inquire(ctx, r.ProviderRef, TypeSale)
+		res, err := c.inquire(ctx, r.ProviderRef, TypeSale)
+		if bridge.CodeOf(err) == "pending" {
+			if res, done, _ := c.expire(ctx, r, r.ProviderRef); done {
+				return res, nil
+			}
+		}
+		return res, err
 	}
 	item, err := c.findByCode(ctx, MerchantCode(r.Reference))
 	if err != nil {

@@ -585,3 +585,98 @@ func TestUnreadableAnswerIsUnknown(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestDeadlineRollsBack: a sync sale whose deadline passes while the
+// device has not picked it up (a 6 s pick-up delay against a 2 s
+// deadline) is taken back and ends expired, uncharged; refused in the
+// rollback's first 5 seconds, the adapter asks again; once the device has
+// it, the sale is followed to its real outcome.
+func TestDeadlineRollsBack(t *testing.T) {
+	t.Run("withdrawn", func(t *testing.T) {
+		e := setup(t, paywallsim.Options{PickupDelay: 6 * time.Second})
+		rem := &remembered{}
+		r := sale("REF000000000031", "31.00", t, paywall.Sync, rem)
+		r.Deadline = e.clock.Now().Add(2 * time.Second)
+		done := make(chan bridge.Result, 1)
+		go func() {
+			res, err := e.c.Send(context.Background(), r)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- res
+		}()
+		waitFor(t, func() bool { return rem.last() != "" })
+		if e.rollbacks.Load() != 0 {
+			t.Fatal("rolled back before the deadline")
+		}
+		e.clock.Add(3 * time.Second) // past the deadline, inside the 5-second rule
+		n := e.rollbacks.Load()
+		waitFor(t, func() bool { return e.rollbacks.Load() >= n+2 })
+		select {
+		case res := <-done:
+			t.Fatalf("ended inside the 5-second rule: %+v", res)
+		default:
+		}
+		e.clock.Add(2500 * time.Millisecond) // 5.5 s: past the rule, before pick-up
+		res := <-done
+		if res.Status != bridge.Expired || res.Code != "deadline_passed" || res.Payment == nil || res.Payment.PaymentID != rem.last() {
+			t.Fatalf("result %+v", res)
+		}
+		e.clock.Add(time.Hour)
+		if l := e.sim.Ledger(); len(l) != 0 {
+			t.Fatalf("charged after the deadline: %+v", l)
+		}
+		// Asked again (a lost answer), the sale still reads as not charged.
+		r.ProviderRef = rem.last()
+		if res, err := e.c.Query(context.Background(), r); err != nil || res.Status == bridge.Approved {
+			t.Fatalf("query %+v %v", res, err)
+		}
+	})
+	t.Run("picked up first", func(t *testing.T) {
+		e := setup(t, paywallsim.Options{PickupDelay: 6 * time.Second})
+		e.sim.SetFaults(paywallsim.Faults{CardTime: 10 * time.Second})
+		rem := &remembered{}
+		r := sale("REF000000000032", "32.00", t, paywall.Sync, rem)
+		r.Deadline = e.clock.Now().Add(2 * time.Second)
+		done := make(chan bridge.Result, 1)
+		go func() { res, _ := e.c.Send(context.Background(), r); done <- res }()
+		waitFor(t, func() bool { return rem.last() != "" })
+		e.clock.Add(7 * time.Second) // the device has it, the customer is at the card
+		waitFor(t, func() bool { return e.rollbacks.Load() >= 1 })
+		n := e.rollbacks.Load()
+		e.clock.Add(10 * time.Second)
+		if res := <-done; res.Status != bridge.Approved {
+			t.Fatalf("result %+v", res)
+		}
+		if e.rollbacks.Load() != n {
+			t.Errorf("kept rolling back a sale the device had")
+		}
+		if l := e.sim.Ledger(); len(l) != 1 {
+			t.Fatalf("ledger %+v", l)
+		}
+	})
+	t.Run("query after the deadline", func(t *testing.T) {
+		e := setup(t, paywallsim.Options{PickupDelay: 6 * time.Second})
+		rem := &remembered{}
+		r := sale("REF000000000033", "33.00", t, paywall.Sync, rem)
+		r.Deadline = e.clock.Now().Add(2 * time.Second)
+		ctx, cancel := context.WithCancel(context.Background())
+		sent := make(chan error, 1)
+		go func() { _, err := e.c.Send(ctx, r); sent <- err }()
+		waitFor(t, func() bool { return rem.last() != "" })
+		cancel() // the agent lost the call: it reconciles by query
+		if err := <-sent; bridge.KindOf(err) != bridge.Unknown {
+			t.Fatalf("send: %v", err)
+		}
+		r.ProviderRef = rem.last()
+		e.clock.Add(5500 * time.Millisecond)
+		res, err := e.c.Query(context.Background(), r)
+		if err != nil || res.Status != bridge.Expired {
+			t.Fatalf("query %+v %v", res, err)
+		}
+		e.clock.Add(time.Hour)
+		if l := e.sim.Ledger(); len(l) != 0 {
+			t.Fatalf("ledger %+v", l)
+		}
+	})
+}

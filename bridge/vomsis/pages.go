@@ -47,9 +47,14 @@ type Page struct {
 	token     string
 	returnURL string
 	hints     chan PostBack
+	// cancelled is closed when the register cancels the sale (Withdraw).
+	cancelled chan struct{}
+	cancel    sync.Once
 
-	mu   sync.Mutex // guards html
-	html []byte
+	mu      sync.Mutex // guards html, opened, stopped
+	html    []byte
+	opened  bool // a browser was given the bank form: the payer may be at the bank
+	stopped bool // cancelled or timed out: the bank form is no longer served
 }
 
 // NewPages returns a page server. onOpen is called when a page is ready,
@@ -94,7 +99,8 @@ func (p *Pages) prepare(id, ref string) (*Page, error) {
 	if p.base == "" {
 		return nil, errors.New("vomsis: no page base URL: the agent's listener is not up")
 	}
-	pg := &Page{p: p, id: id, ref: ref, token: tok, returnURL: p.base + PagePrefix + tok + "/return", hints: make(chan PostBack, 4)}
+	pg := &Page{p: p, id: id, ref: ref, token: tok, returnURL: p.base + PagePrefix + tok + "/return", hints: make(chan PostBack, 4),
+		cancelled: make(chan struct{})}
 	p.pages[tok] = pg
 	return pg, nil
 }
@@ -106,15 +112,47 @@ func (pg *Page) URL() string {
 	return pg.p.base + PagePrefix + pg.token
 }
 
-// show puts the HTML on the page and tells the register.
+// show puts the HTML on the page and tells the register. A page
+// cancelled before its HTML arrived never shows it.
 func (pg *Page) show(ctx context.Context, doc string) error {
 	pg.mu.Lock()
-	pg.html = []byte(doc)
+	if !pg.stopped {
+		pg.html = []byte(doc)
+	}
 	pg.mu.Unlock()
 	if pg.p.onOpen == nil {
 		return nil
 	}
 	return pg.p.onOpen(ctx, pg.id, pg.URL())
+}
+
+// stop ends the page for the payer: the bank form is dropped and no
+// longer served, but post-backs still arrive, for a payer already at the
+// bank. It reports whether a browser was ever given the form.
+func (pg *Page) stop() (opened bool) {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	pg.stopped = true
+	clear(pg.html)
+	pg.html = nil
+	return pg.opened
+}
+
+// withdraw is the register's cancel: the sale's wait ends (await).
+func (pg *Page) withdraw() {
+	pg.cancel.Do(func() { close(pg.cancelled) })
+}
+
+// byReference is the open page of the sale with reference ref.
+func (p *Pages) byReference(ref string) *Page {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pg := range p.pages {
+		if pg.ref == ref {
+			return pg
+		}
+	}
+	return nil
 }
 
 // close drops the page and its HTML; later visits and post-backs get a
@@ -160,7 +198,15 @@ func (p *Pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		pg.mu.Lock()
 		doc := append([]byte(nil), pg.html...)
+		stopped := pg.stopped
+		if len(doc) > 0 && r.Method == http.MethodGet {
+			pg.opened = true
+		}
 		pg.mu.Unlock()
+		if stopped {
+			ended(w, http.StatusGone, "Bu ödeme kasadan iptal edildi veya süresi doldu; kartınızdan çekim yapılmadı. / This payment was cancelled at the register or timed out; your card was not charged.")
+			return
+		}
 		if len(doc) == 0 {
 			ended(w, http.StatusNotFound, "Bu ödeme sayfası henüz hazır değil. / This payment page is not ready.")
 			return

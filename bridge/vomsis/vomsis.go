@@ -51,6 +51,14 @@ type Config struct {
 	// ThreeDSTimeout is how long a sale waits for the payer to finish the
 	// 3-D page before it is checked one last time and ends.
 	ThreeDSTimeout time.Duration
+	// LateWindow is how long, after a cancel or ThreeDSTimeout, the sale
+	// still listens for the bank when a browser was given the bank form:
+	// a payer already on the bank's 3-D page may complete it. An approval
+	// then is voided (or refunded) at once. LatePoll is how often find
+	// is asked meanwhile (the post-back may never come: the payer can
+	// close the window after the bank approved).
+	LateWindow time.Duration // default 5m
+	LatePoll   time.Duration // default 10s
 	// TokenTTL is how long a token is reused. Vomsis documents no
 	// lifetime (§1); 23 h as in the third-party integration, and a 401
 	// logs in again anyway.
@@ -103,6 +111,12 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	if cfg.ThreeDSTimeout <= 0 {
 		cfg.ThreeDSTimeout = 10 * time.Minute
+	}
+	if cfg.LateWindow <= 0 {
+		cfg.LateWindow = 5 * time.Minute
+	}
+	if cfg.LatePoll <= 0 {
+		cfg.LatePoll = 10 * time.Second
 	}
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = 23 * time.Hour
@@ -503,8 +517,8 @@ func (c *Client) sale(ctx context.Context, r bridge.Request) (bridge.Result, err
 }
 
 // await waits for the payer on the 3-D page. A post-back only wakes it:
-// the result is what find says. At the timeout find decides one last
-// time; a payment Vomsis does not know by then was never completed.
+// the result is what find says. A cancel from the register or the 3-D
+// timeout ends the wait (closing).
 func (c *Client) await(ctx context.Context, r bridge.Request, pg *Page) (bridge.Result, error) {
 	timer := time.NewTimer(c.cfg.ThreeDSTimeout)
 	defer timer.Stop()
@@ -520,21 +534,148 @@ func (c *Client) await(ctx context.Context, r bridge.Request, pg *Page) (bridge.
 			if res, final := saleResult(d, r.Amount.Currency); final {
 				return res, nil
 			}
+		case <-pg.cancelled:
+			return c.closing(ctx, r, pg, true)
 		case <-timer.C:
-			d, err := c.find(ctx, r.Reference)
-			if errors.Is(err, bridge.ErrNotFound) {
-				return bridge.Result{Status: bridge.Failed, Code: "3ds_expired",
-					Message: fmt.Sprintf("the 3-D Secure page was not completed within %v; nothing was charged", c.cfg.ThreeDSTimeout)}, nil
-			}
-			if err != nil {
-				return bridge.Result{}, err
-			}
-			if res, final := saleResult(d, r.Amount.Currency); final {
-				return res, nil
-			}
-			return bridge.Result{}, &bridge.Error{Kind: bridge.Unknown, Code: "3ds_pending", Err: fmt.Errorf("vomsis: status %q after the 3-D timeout", d.Status)}
+			return c.closing(ctx, r, pg, false)
 		}
 	}
+}
+
+// closing ends a sale whose 3-D page was cancelled by the register
+// (cancelled) or timed out. The page stops serving the bank form at once.
+// If no browser was ever given the form, nobody can be at the bank and
+// find decides now. If one was, the payer may be on the bank's page and
+// complete it: the sale listens for the post-back and asks find every
+// LatePoll for LateWindow more. A payment the bank approves meanwhile (or
+// approved just before) is voided at once, or refunded (undo): the
+// register is never told cancelled or failed while the customer's money
+// stays taken.
+func (c *Client) closing(ctx context.Context, r bridge.Request, pg *Page, cancelled bool) (bridge.Result, error) {
+	opened := pg.stop()
+	until := time.NewTimer(c.cfg.LateWindow)
+	defer until.Stop()
+	poll := time.NewTicker(c.cfg.LatePoll)
+	defer poll.Stop()
+	over := !opened
+	for {
+		d, err := c.find(ctx, r.Reference)
+		switch {
+		case err == nil && string(d.Status) == StatusSuccessful:
+			return c.undo(ctx, r, d, cancelled)
+		case err == nil:
+			if res, final := saleResult(d, r.Amount.Currency); final {
+				return res, nil // declined, or already cancelled or refunded
+			}
+		case !errors.Is(err, bridge.ErrNotFound) && over:
+			// Vomsis cannot be asked now: the agent asks again (Query)
+			// and reports what it finds.
+			return bridge.Result{}, err
+		}
+		if over {
+			return c.ended(cancelled), nil
+		}
+		select {
+		case <-ctx.Done():
+			return bridge.Result{}, &bridge.Error{Kind: bridge.Unknown, Code: "3ds_interrupted", Err: ctx.Err()}
+		case <-pg.hints:
+		case <-poll.C:
+		case <-until.C:
+			over = true // one last find
+		}
+	}
+}
+
+// ended is the result of a sale whose 3-D page ended with no payment.
+func (c *Client) ended(cancelled bool) bridge.Result {
+	if cancelled {
+		return bridge.Result{Status: bridge.Cancelled, Code: "cancelled_by_register",
+			Message: "cancelled by the register while the 3-D Secure page was open; the bank did not approve it and nothing was charged"}
+	}
+	return bridge.Result{Status: bridge.Failed, Code: "3ds_expired",
+		Message: fmt.Sprintf("the 3-D Secure page was not completed within %v; nothing was charged", c.cfg.ThreeDSTimeout)}
+}
+
+// undoTries bounds the automatic void's attempts; each that gets no
+// answer is checked with find before the next.
+const undoTries = 3
+
+// undo voids a payment the bank approved after the register cancelled
+// it or after the 3-D timeout — a cancel the same day (§5) — or, if
+// Vomsis refuses the cancel, refunds it in full. The result is the
+// sale's cancel or expiry with the automatic void's details in
+// payment.detail.auto_void; if it cannot be undone the result is
+// approved (the money is taken) with auto_void.error saying why, so the
+// register can void it itself.
+func (c *Client) undo(ctx context.Context, r bridge.Request, d *FindData, cancelled bool) (bridge.Result, error) {
+	cur := r.Amount.Currency
+	pay := payment(d, cur)
+	orig := &bridge.Original{ID: r.ID, Reference: r.Reference, Amount: r.Amount, Payment: *pay}
+	var done *bridge.Result
+	var last string
+	for try := 0; try < undoTries && done == nil; try++ {
+		for _, op := range []bridge.Op{bridge.OpVoid, bridge.OpRefund} {
+			res, err := c.transaction(ctx, bridge.Request{ID: r.ID, Op: op, Terminal: r.Terminal, Amount: r.Amount, Original: orig})
+			if err == nil && res.Status == bridge.Approved {
+				done = &res
+				break
+			}
+			if err != nil {
+				last = err.Error()
+				// No answer: what did Vomsis do?
+				if fd, ferr := c.find(ctx, r.Reference); ferr == nil && (string(fd.Status) == StatusCancelled || string(fd.Status) == StatusRefunded) {
+					done = &bridge.Result{Status: bridge.Approved, Payment: &bridge.Payment{Provider: "vomsis", PaymentID: string(fd.ReferanceNo)}}
+				}
+				break // ask again after a pause, the void first
+			}
+			last = res.Code + ": " + res.Message // refused: try the refund
+		}
+		if done == nil && try+1 < undoTries {
+			select {
+			case <-ctx.Done():
+				try = undoTries
+			case <-time.After(time.Duration(try+1) * c.cfg.LatePoll):
+			}
+		}
+	}
+	detail := map[string]any{}
+	_ = json.Unmarshal(pay.Detail, &detail)
+	if done == nil {
+		detail["auto_void"] = map[string]any{"error": last}
+		pay.Detail, _ = json.Marshal(detail)
+		return bridge.Result{Status: bridge.Approved, Payment: pay, Code: "auto_void_failed",
+			Message: "the bank approved the payment after the 3-D page was cancelled or timed out, and the automatic void failed (" + last + "): the customer was charged; void or refund it"}, nil
+	}
+	av := map[string]any{"type": "cancel"}
+	if done.Payment != nil {
+		av["islem_id"], av["trans_id"] = done.Payment.PaymentID, done.Payment.HostReference
+		var dd map[string]any
+		if json.Unmarshal(done.Payment.Detail, &dd) == nil && dd["type"] == "iade" {
+			av["type"] = "refund"
+		}
+	}
+	detail["auto_void"] = av
+	pay.Detail, _ = json.Marshal(detail)
+	res := c.ended(cancelled)
+	res.Payment = pay
+	res.Message = "the bank approved the payment after the 3-D page was " + map[bool]string{true: "cancelled by the register", false: "timed out"}[cancelled] +
+		"; the agent voided it at once (payment.detail.auto_void): the customer's money was returned"
+	return res, nil
+}
+
+// Withdraw is the register's cancel of a sale waiting on its 3-D page:
+// the page stops serving the bank form and the sale ends (closing). It
+// fails when the sale has no open page (not yet sent, or already over).
+func (c *Client) Withdraw(ctx context.Context, r bridge.Request) error {
+	if r.Op != bridge.OpSale {
+		return fmt.Errorf("vomsis: a %s cannot be withdrawn once sent: %w", r.Op, bridge.ErrUnsupported)
+	}
+	pg := c.cfg.Pages.byReference(r.Reference)
+	if pg == nil {
+		return errors.New("vomsis: the sale has no open 3-D page")
+	}
+	pg.withdraw()
+	return nil
 }
 
 // invoice maps the register's customer to the invoice fields of §4.

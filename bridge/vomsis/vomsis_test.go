@@ -27,7 +27,7 @@ type env struct {
 	waits  chan string
 }
 
-func setup(t *testing.T, threeDS time.Duration) *env {
+func setup(t *testing.T, threeDS time.Duration, mods ...func(*vomsis.Config)) *env {
 	t.Helper()
 	sim := vomsissim.New(vomsissim.Options{})
 	ts := httptest.NewServer(sim)
@@ -39,10 +39,14 @@ func setup(t *testing.T, threeDS time.Duration) *env {
 	if err := e.pages.SetBaseURL(ps.URL); err != nil {
 		t.Fatal(err)
 	}
-	c, err := vomsis.NewClient(vomsis.Config{
+	cfg := vomsis.Config{
 		BaseURL: ts.URL + vomsissim.APIPrefix, AppKey: vomsissim.DemoAppKey, AppSecret: vomsissim.DemoAppSecret,
 		ThreeDSTimeout: threeDS, Timeout: 5 * time.Second, Cards: e.vault, Pages: e.pages,
-	})
+	}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	c, err := vomsis.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

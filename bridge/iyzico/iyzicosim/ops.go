@@ -1,6 +1,7 @@
 package iyzicosim
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -375,6 +376,10 @@ func (s *Server) refund507(req any) (int, any, bool) {
 		}
 		if p0 != nil && l == nil {
 			return fail("vuk507", "refund", "380105", "VALIDATION_ERROR", "relatedSaleItemId "+it.RelatedSaleItemID+" is not a line of the sale")
+		}
+		if l != nil && (it.TaxGroupCode != l.taxGroup || it.UnitCode != l.unit) {
+			return fail("vuk507", "refund", "380105", "VALIDATION_ERROR", fmt.Sprintf("relatedSaleItemId %s was sold under taxGroupCode %s, unitCode %s; the refund line says %s, %s",
+				it.RelatedSaleItemID, l.taxGroup, l.unit, it.TaxGroupCode, it.UnitCode))
 		}
 		if l != nil {
 			take[l] += a

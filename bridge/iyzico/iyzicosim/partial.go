@@ -41,7 +41,7 @@ func saleLines(op string, r *iyzico.GmuPaymentRequest, cur string) (int64, []*li
 			return 0, nil, st, body
 		}
 		sum += total
-		lines = append(lines, &line{id: i + 1, name: it.Name, qty: it.ItemQuantity, total: total, left: total})
+		lines = append(lines, &line{id: i + 1, name: it.Name, qty: it.ItemQuantity, total: total, left: total, taxGroup: it.TaxGroupCode, unit: it.UnitCode})
 	}
 	if sum != amount {
 		st, body, _ := fail("vuk507", op, "380105", "VALIDATION_ERROR", "the saleItems' totalPriceAmount must add up to price")

@@ -7,7 +7,9 @@
 // State rules: one operation at a time per device (380201 otherwise);
 // void only for payments of the device's current batch, i.e. before its
 // end of day; refunds up to what is left of the sale and of each line
-// (380112 otherwise); a sale's lines must add up to its price; partial
+// (380112 otherwise), each refund line under the taxGroupCode and unitCode
+// its sold line had (380105 otherwise: a fiscal device records the return
+// under the sale's tax group [inferred; the reference is silent]); a sale's lines must add up to its price; partial
 // payment parts never exceed what is left to pay, and only a fully paid
 // partial sale completes.
 //
@@ -61,6 +63,11 @@ type Options struct {
 	// ReplayReferences answers a repeated transactionReferenceId on a
 	// money-moving path with the first answer instead of acting again.
 	ReplayReferences bool
+	// OmitErrorGroup507 answers VUK 507 failures without errorGroup:
+	// iyzico's error-codes page gives a group for every error (§5), but
+	// the GMU response schemas declare no such field, so the live API may
+	// well not send it.
+	OmitErrorGroup507 bool
 }
 
 // Faults are injected failures; see SetFaults and PUT /_sim/faults.
@@ -127,10 +134,11 @@ type payment struct {
 // line is one sale item as the device keeps it, for refundable-sale-info
 // and refunds by line (§4.3, §4.5).
 type line struct {
-	id            int
-	name          string
-	qty, returned int
-	total, left   int64
+	id             int
+	name           string
+	qty, returned  int
+	total, left    int64
+	taxGroup, unit string // as sold: a refund of the line must carry the same (a fiscal record)
 }
 
 type device struct {
@@ -419,18 +427,18 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 	switch {
 	case !known:
 		status, body, _ := fail(h.model, h.op, "100310", "SYSTEM_ERROR", "Invalid token!")
-		writeJSON(w, status, body)
+		s.write(w, h, status, body)
 		return
 	case now.After(exp):
 		status, body, _ := fail(h.model, h.op, "100311", "SYSTEM_ERROR", "Access token expired!")
-		writeJSON(w, status, body)
+		s.write(w, h, status, body)
 		return
 	case applies && f.Hang:
 		<-r.Context().Done()
 		return
 	case limited:
 		w.Header().Set("Retry-After", strconv.Itoa(s.opts.RetryAfter))
-		writeJSON(w, http.StatusTooManyRequests, iyzico.Envelope{Status: "failure", ErrorMessage: "Too many requests"})
+		s.write(w, h, http.StatusTooManyRequests, iyzico.Envelope{Status: "failure", ErrorMessage: "Too many requests"})
 		return
 	case broken:
 		http.Error(w, "simulated internal error", http.StatusInternalServerError)
@@ -444,12 +452,12 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 	dec.UseNumber()
 	if err := dec.Decode(req); err != nil {
 		status, body, _ := fail(h.model, h.op, "380104", "VALIDATION_ERROR", "Invalid request body: "+err.Error())
-		writeJSON(w, status, body)
+		s.write(w, h, status, body)
 		return
 	}
 	if msg := validate(req); msg != "" {
 		status, body, _ := fail(h.model, h.op, "380105", "VALIDATION_ERROR", msg)
-		writeJSON(w, status, body)
+		s.write(w, h, status, body)
 		return
 	}
 	dev := deviceOf(req)
@@ -472,13 +480,13 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 	if !ok {
 		s.mu.Unlock()
 		status, body, _ := fail(h.model, h.op, "380101", "BUSINESS_ERROR", "Auth Device not found! For username: "+s.opts.Username)
-		writeJSON(w, status, body)
+		s.write(w, h, status, body)
 		return
 	}
 	if prev, seen := s.answers[key]; seen && ref != "" {
 		if s.opts.ReplayReferences {
 			s.mu.Unlock()
-			writeJSON(w, prev.status, prev.body)
+			s.write(w, h, prev.status, prev.body)
 			return
 		}
 		s.repeats++
@@ -486,7 +494,7 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 	if d.busy && !readOnly {
 		s.mu.Unlock()
 		status, body, _ := fail(h.model, h.op, "380201", "DEVICE_ERROR", "Terminal is currently busy, please wait for the previous operation to complete")
-		writeJSON(w, status, body)
+		s.write(w, h, status, body)
 		return
 	}
 	if !readOnly {
@@ -520,7 +528,24 @@ func (s *Server) business(w http.ResponseWriter, r *http.Request, h handler) {
 		s.injected(w, h, inj)
 		return
 	}
-	writeJSON(w, status, body)
+	s.write(w, h, status, body)
+}
+
+// write answers a business call. With Options.OmitErrorGroup507 a VUK
+// 507 answer loses errorGroup, as the GMU schemas declare none.
+func (s *Server) write(w http.ResponseWriter, h handler, status int, body any) {
+	if !s.opts.OmitErrorGroup507 || h.model != "vuk507" {
+		writeJSON(w, status, body)
+		return
+	}
+	raw, err := json.Marshal(body)
+	var m map[string]json.RawMessage
+	if err != nil || json.Unmarshal(raw, &m) != nil {
+		writeJSON(w, status, body)
+		return
+	}
+	delete(m, "errorGroup")
+	writeJSON(w, status, m)
 }
 
 // injected answers an injected error.
@@ -533,7 +558,7 @@ func (s *Server) injected(w http.ResponseWriter, h handler, e *InjectedError) {
 	if e.Status != 0 {
 		status = e.Status
 	}
-	writeJSON(w, status, body)
+	s.write(w, h, status, body)
 }
 
 func (s *Server) nextPayment(ref, dev, cur string, amount int64, d *device) *payment {

@@ -22,12 +22,14 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,6 +75,10 @@ type Faults struct {
 	ExpireTokens    bool          `json:"expire_tokens"`   // every token issued so far is refused (once)
 	Hang            bool          `json:"hang"`            // black hole: never answer business calls
 	Unavailable     bool          `json:"unavailable"`     // 503 for every business call
+	// Decline makes the bank decline these /transaction types ("cancel",
+	// "refund"): a cancel after the bank's end of day, say (§5: cancel is
+	// same-day only [inferred]).
+	Decline []string `json:"decline,omitempty"`
 }
 
 // Entry is one money movement in the ledger.
@@ -561,6 +567,9 @@ func (s *Server) transaction(_ http.ResponseWriter, _ *http.Request, body []byte
 	ok := func(typ string, refunded vomsis.FlexString) {
 		out.Type, out.Response, out.ProcReturnCode, out.IadeTutar, out.ErrorCode, out.Status, out.StatusDetail = vomsis.FlexString(typ), "Approved", "00", refunded, "00", "approved", "approved"
 	}
+	if slices.Contains(s.faults.Decline, in.TransactionType) {
+		return decline("Banka işlemi reddetti (simülatör)")
+	}
 	if in.TransactionType == "cancel" {
 		if t.status != vomsis.StatusSuccessful || t.refunded > 0 {
 			return decline("İptal edilemez: işlem başarılı değil veya iade edilmiş")
@@ -784,42 +793,80 @@ func attr(tag, name string) string {
 // to the fake bank, approves or refuses, and follows the form that posts
 // the result to returnUrl. It returns the last page's status.
 func Browse(hc *http.Client, pageURL string, approve bool) (int, error) {
-	resp, err := hc.Get(pageURL)
+	p, err := Open(hc, pageURL)
 	if err != nil {
 		return 0, err
+	}
+	if err := p.Decide(approve); err != nil {
+		return 0, err
+	}
+	return p.PostBack()
+}
+
+// Payer is a payer's browser on the 3-D Secure flow, step by step, so a
+// test decides when each part happens: Open loads tezgah's page and
+// follows its form to the bank; Decide approves or refuses at the bank
+// (the money moves then); PostBack lets the browser post the bank's
+// answer to returnUrl. Browse is all three at once.
+type Payer struct {
+	hc  *http.Client
+	doc []byte
+}
+
+// Open loads pageURL and follows its self-submitting form to the bank's
+// 3-D page.
+func Open(hc *http.Client, pageURL string) (*Payer, error) {
+	resp, err := hc.Get(pageURL)
+	if err != nil {
+		return nil, err
 	}
 	doc, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return resp.StatusCode, fmt.Errorf("vomsissim: page %s: HTTP %d", pageURL, resp.StatusCode)
+		return nil, fmt.Errorf("vomsissim: page %s: HTTP %d", pageURL, resp.StatusCode)
 	}
+	p := &Payer{hc: hc, doc: doc}
+	if _, err := p.post(""); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// post submits the current page's form (the one whose result field is
+// choice, when there are several) and keeps the answer.
+func (p *Payer) post(choice string) (int, error) {
+	forms := ParseForms(p.doc)
+	if len(forms) == 0 {
+		return 0, errors.New("vomsissim: no form on the page")
+	}
+	f := forms[0]
+	for _, c := range forms {
+		if choice != "" && c.Fields.Get("result") == choice {
+			f = c
+		}
+	}
+	resp, err := p.hc.Post(f.Action, "application/x-www-form-urlencoded", bytes.NewBufferString(f.Fields.Encode()))
+	if err != nil {
+		return 0, err
+	}
+	p.doc, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// Decide approves or refuses at the bank. The payment is final at
+// Vomsis from now on; the browser has not posted back yet.
+func (p *Payer) Decide(approve bool) error {
 	choice := "ok"
 	if !approve {
 		choice = "fail"
 	}
-	for step := 0; step < 3; step++ {
-		forms := ParseForms(doc)
-		if len(forms) == 0 {
-			return 0, fmt.Errorf("vomsissim: step %d: no form on the page", step)
-		}
-		f := forms[0]
-		for _, c := range forms {
-			if c.Fields.Get("result") == choice {
-				f = c
-			}
-		}
-		resp, err := hc.Post(f.Action, "application/x-www-form-urlencoded", bytes.NewBufferString(f.Fields.Encode()))
-		if err != nil {
-			return 0, err
-		}
-		doc, _ = io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if step == 2 {
-			return resp.StatusCode, nil
-		}
-		if resp.StatusCode != http.StatusOK {
-			return resp.StatusCode, fmt.Errorf("vomsissim: step %d: HTTP %d", step, resp.StatusCode)
-		}
+	status, err := p.post(choice)
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("vomsissim: bank: HTTP %d", status)
 	}
-	return 0, nil
+	return err
 }
+
+// PostBack posts the bank's answer to returnUrl and returns its status.
+func (p *Payer) PostBack() (int, error) { return p.post("") }
