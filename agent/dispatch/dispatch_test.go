@@ -224,8 +224,14 @@ func TestExpiredSaleNeverSent(t *testing.T) {
 func TestMaybeSentSalePastDeadlineIsQueried(t *testing.T) {
 	var mu sync.Mutex
 	deadlinePassed := false
+	// The deadline leaves a loaded machine time to send; the provider
+	// then takes until past it to time out, so only a query can follow.
+	deadline := time.Now().Add(2 * time.Second)
 	p := &script{
-		send: []func(bridge.Request) (bridge.Result, error){fail(bridge.Unknown, "timeout")},
+		send: []func(bridge.Request) (bridge.Result, error){func(r bridge.Request) (bridge.Result, error) {
+			time.Sleep(time.Until(deadline)) // a provider slower than the sale's deadline, not synchronisation
+			return fail(bridge.Unknown, "timeout")(r)
+		}},
 		query: []func(bridge.Request) (bridge.Result, error){func(bridge.Request) (bridge.Result, error) {
 			return bridge.Result{}, &bridge.Error{Kind: bridge.NotSent, Code: "rate_limited", RetryAfter: 300 * time.Millisecond}
 		}, func(bridge.Request) (bridge.Result, error) {
@@ -236,7 +242,7 @@ func TestMaybeSentSalePastDeadlineIsQueried(t *testing.T) {
 		}},
 	}
 	g := start(t, "", map[string]bridge.Provider{"test": p}, "k1")
-	id := g.accept(t, sale1, time.Now().Add(100*time.Millisecond))
+	id := g.accept(t, sale1, deadline)
 	ev := g.waitFinal(t, id)
 	if ev.State != outbox.Expired || !deadlinePassed {
 		t.Fatalf("state %s (queried=%v), want expired after a query", ev.State, deadlinePassed)
