@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,5 +45,36 @@ func TestCountEventsLooksUpOldEventsTerminal(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(m.results); n != 0 {
 		t.Errorf("%d result series, want none (GONE was pruned)", n)
+	}
+}
+
+// A result's delivery may be seen before or after the event log is
+// counted; either way it ends up delivered, and nothing leaks.
+func TestUndeliveredBookkeeping(t *testing.T) {
+	now := time.Unix(1000, 0)
+	m := NewMetrics("test", func() time.Time { return now })
+	m.resultFinal("A") // counted, then delivered
+	m.Delivered("B")   // delivered, then counted
+	m.resultFinal("B")
+	m.resultFinal("C") // nobody came
+	now = now.Add(90 * time.Second)
+	m.Delivered("A")
+	if n := len(m.undelivered); n != 1 || m.undelivered["C"].IsZero() {
+		t.Errorf("undelivered = %v, want only C", m.undelivered)
+	}
+	if len(m.early) != 0 {
+		t.Errorf("early = %v, want none left", m.early)
+	}
+	want := "\n# HELP tezgah_results_undelivered_oldest_age_seconds How long the oldest undelivered result has waited for a register; 0 when none.\n" +
+		"# TYPE tezgah_results_undelivered_oldest_age_seconds gauge\ntezgah_results_undelivered_oldest_age_seconds 90\n"
+	if err := testutil.CollectAndCompare(deliveryCollector{m}, strings.NewReader(want), "tezgah_results_undelivered_oldest_age_seconds"); err != nil {
+		t.Error(err)
+	}
+	// A flood of replays of old results stays bounded.
+	for i := range 3 * maxEarly {
+		m.Delivered(fmt.Sprint("old-", i))
+	}
+	if len(m.early) > maxEarly {
+		t.Errorf("early grew to %d", len(m.early))
 	}
 }
