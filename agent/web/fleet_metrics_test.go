@@ -36,6 +36,7 @@ func TestMetricsKnownSeriesStartAtZero(t *testing.T) {
 		`tezgah_provider_call_duration_seconds_count{call="send",outcome="error",provider="iyzico"}`,
 		`tezgah_provider_call_duration_seconds_count{call="query",outcome="ok",provider="paywall"}`,
 		`tezgah_reconciliations_total{outcome="not_found",provider="iyzico"}`,
+		`tezgah_retries_total{provider="iyzico",reason="query_timeout",terminal="kasa-2"}`,
 		`tezgah_results_undelivered`,
 		`tezgah_results_undelivered_oldest_age_seconds`,
 	)

@@ -67,6 +67,11 @@ var (
 	// reconcileOutcomes: a query finds the final status the provider
 	// recorded, or that it never received the request.
 	reconcileOutcomes = []string{string(outbox.Approved), string(outbox.Declined), string(outbox.Failed), "not_found"}
+	// retryReasons are the transport failures every adapter shares
+	// (bridge/transport.go) and the providers' rate limits; a query's
+	// are prefixed "query_". Other reasons are the providers' own codes
+	// and appear when first met.
+	retryReasons = []string{"connect_failed", "connection_lost", "timeout", "rate_limited"}
 	// DBOps are the places a database error is counted: accepting a
 	// request, a worker's step, and reading the backlog for /metrics.
 	dbOps = []string{DBAccept, DBWorker, DBRead}
@@ -189,6 +194,10 @@ func (m *Metrics) knownTerminals(terms []bridge.Terminal) {
 		m.accepted.WithLabelValues(t.Provider, t.Name)
 		for _, st := range finalStatuses {
 			m.results.WithLabelValues(t.Provider, t.Name, st)
+		}
+		for _, r := range retryReasons {
+			m.retries.WithLabelValues(t.Provider, t.Name, r)
+			m.retries.WithLabelValues(t.Provider, t.Name, "query_"+r)
 		}
 	}
 	for p := range providers {
