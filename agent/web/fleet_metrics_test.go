@@ -1,7 +1,10 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/tezgah/tezgah/agent/wsapi"
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
 	"github.com/tezgah/tezgah/internal/agenttest"
+	"github.com/tezgah/tezgah/internal/testwait"
 )
 
 // Every known label value is exported at 0 from the first scrape, so a
@@ -148,4 +152,31 @@ func TestMetricsResultsUndelivered(t *testing.T) {
 		t.Fatalf("query: %+v", ev)
 	}
 	poll(t, "the result delivered on query", func() bool { return scrape(t, d)[`tezgah_results_undelivered`] == 0 }, nil)
+}
+
+// A result written to the drop folder's result file has been delivered:
+// back-office batches never show as results waiting for a register.
+func TestMetricsDropFolderResultsAreDelivered(t *testing.T) {
+	cfg := config.Demo()
+	d := startAgent(t, cfg, true)
+	dir := filepath.Join(cfg.Agent.DataDir, "filedrop")
+	batch := `[{"type": "sale", "id": "B-1", "terminal": "kasa-1", "amount": "10.00"}]`
+	if err := os.WriteFile(filepath.Join(dir, "inbox", "batch.json.tmp"), []byte(batch), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "inbox", "batch.json.tmp"), filepath.Join(dir, "inbox", "batch.json")); err != nil {
+		t.Fatal(err)
+	}
+	results := `tezgah_results_total{provider="iyzico",status="approved",terminal="kasa-1"}`
+	var got map[string]float64
+	testwait.For(t, "the batch's result file and its result counted", 30*time.Second, func() bool {
+		if _, err := os.Stat(filepath.Join(dir, "done", "batch.json.result.json")); err != nil {
+			return false
+		}
+		got = scrape(t, d)
+		return got[results] == 1
+	}, func() string { return fmt.Sprint(got[results]) })
+	if v := got[`tezgah_results_undelivered`]; v != 0 {
+		t.Errorf("undelivered = %v, want 0: the result file delivered it", v)
+	}
 }

@@ -78,3 +78,25 @@ func TestUndeliveredBookkeeping(t *testing.T) {
 		t.Errorf("early grew to %d", len(m.early))
 	}
 }
+
+// A scrape that cannot read the outbox says so twice: readable 0 for
+// now, and a database error counted for increase() to alert on.
+func TestScrapeCountsReadErrors(t *testing.T) {
+	store, err := outbox.Open(filepath.Join(t.TempDir(), "o.db"), outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMetrics("test", time.Now)
+	c := newOutboxCollector(m, store, []string{"kasa-1"}, time.Now)
+	if got := testutil.ToFloat64(m.dbErrors.WithLabelValues(DBRead)); got != 0 {
+		t.Fatalf("read errors before = %v", got)
+	}
+	store.Close()
+	want := "# HELP tezgah_outbox_readable 1 when the outbox could be read for this scrape.\n# TYPE tezgah_outbox_readable gauge\ntezgah_outbox_readable 0\n"
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "tezgah_outbox_readable"); err != nil {
+		t.Error(err)
+	}
+	if got := testutil.ToFloat64(m.dbErrors.WithLabelValues(DBRead)); got != 1 {
+		t.Errorf("read errors = %v, want 1", got)
+	}
+}
