@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/tezgah/tezgah/agent"
 	"github.com/tezgah/tezgah/agent/config"
+	"github.com/tezgah/tezgah/agent/tlscert"
 	"github.com/tezgah/tezgah/internal/agenttest"
 )
 
@@ -171,7 +173,15 @@ func exported(t *testing.T) map[string]bool {
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		names[line[:strings.IndexAny(line, "{ ")]] = true
+		name := line[:strings.IndexAny(line, "{ ")]
+		names[name] = true
+		if name == "tezgah_tls_certificate_expiry_timestamp_seconds" {
+			// The demo generates its certificate at start.
+			v, err := strconv.ParseFloat(line[len(name)+1:], 64)
+			if want := float64(time.Now().Add(tlscert.Validity).Unix()); err != nil || v < want-86400 || v > want+86400 {
+				t.Errorf("%s = %v (%v), want about %v", name, v, err, want)
+			}
+		}
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
