@@ -23,15 +23,20 @@ import (
 	"github.com/tezgah/tezgah/internal/agenttest"
 )
 
-// tool returns the path of a Prometheus binary, or skips the test: CI
-// installs the Debian package prometheus, which brings both.
+// tool returns the path of a Prometheus binary (promtool, prometheus),
+// or skips the test saying what to install; in CI, where .ci/run
+// installs the Debian package prometheus, a missing one fails it.
 func tool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not found: install the Debian package prometheus (apt-get install prometheus) to run this test", name)
+	if err == nil {
+		return p
 	}
-	return p
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s missing in CI: .ci/run should have installed the Debian package prometheus", name)
+	}
+	t.Skipf("%s not found: install the Debian package prometheus (apt-get install --no-install-recommends prometheus) to run this test", name)
+	return ""
 }
 
 func run(t *testing.T, dir, name string, args ...string) {
