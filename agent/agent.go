@@ -258,7 +258,7 @@ type filedropBackend struct{ *Agent }
 func (b filedropBackend) Lookup(ctx context.Context, id string) (outbox.Event, error) {
 	ev, err := b.Agent.Lookup(ctx, id)
 	if err == nil && ev.Type == outbox.EventResult {
-		b.web.Metrics().Delivered(id)
+		b.web.Metrics().Delivered(id, ev.Seq)
 	}
 	return ev, err
 }

@@ -40,14 +40,17 @@ type Metrics struct {
 	version     string
 	certOnce    sync.Once
 
-	mu        sync.Mutex // guards providers, undelivered, early
+	mu        sync.Mutex // guards providers, undelivered, early, counted
 	providers map[string]*providerState
 	// undelivered are the results counted from the event log that no
 	// register has been sent yet, with when they were counted; early
-	// are results a register was sent before Run counted them (the two
-	// race). Both are in memory: after a restart only new results count.
+	// are results (by seq) a register was sent before Run counted them,
+	// since the two follow the log independently; counted is the seq
+	// of the last result counted. All in memory: after a restart only
+	// new results count.
 	undelivered map[string]time.Time
-	early       map[string]time.Time
+	early       map[string]int64
+	counted     int64
 }
 
 // Bounds of the delivery bookkeeping, so a register that never collects
@@ -56,8 +59,7 @@ type Metrics struct {
 // bound and the oldest age keeps growing: the alert still fires).
 const (
 	maxUndelivered = 10000
-	maxEarly       = 1024
-	earlyFor       = 10 * time.Minute
+	maxEarly       = 4096
 )
 
 // Label values known in advance, so every counter exists at 0 from the
@@ -102,7 +104,7 @@ func NewMetrics(version string, now func() time.Time) *Metrics {
 		now = time.Now
 	}
 	m := &Metrics{reg: prometheus.NewRegistry(), now: now, version: version, providers: map[string]*providerState{},
-		undelivered: map[string]time.Time{}, early: map[string]time.Time{}}
+		undelivered: map[string]time.Time{}, early: map[string]int64{}}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "tezgah_build_info", Help: "Always 1; the version label says which build runs.",
@@ -269,33 +271,45 @@ func (m *Metrics) Paused(provider string, until time.Time) {
 }
 
 // Delivered implements wsapi.Observer: a register has been sent the
-// result of request id.
-func (m *Metrics) Delivered(id string) {
-	now := m.now()
+// result of request id, whose event is seq.
+func (m *Metrics) Delivered(id string, seq int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.undelivered[id]; ok {
 		delete(m.undelivered, id)
 		return
 	}
+	if seq <= m.counted {
+		return // delivered again, or older than this process
+	}
+	// Not counted yet: the register was faster than Run.
 	if len(m.early) >= maxEarly {
-		for k, at := range m.early {
-			if now.Sub(at) > earlyFor {
+		for k, q := range m.early {
+			if q <= m.counted { // its result was never counted (pruned)
 				delete(m.early, k)
 			}
 		}
 		if len(m.early) >= maxEarly {
-			return // a replay of old results: nothing waits for them
+			return
 		}
 	}
-	m.early[id] = now
+	m.early[id] = seq
+}
+
+// startCounting says Run counts the results after seq; earlier ones were
+// final before this process could watch them.
+func (m *Metrics) startCounting(seq int64) {
+	m.mu.Lock()
+	m.counted = max(m.counted, seq)
+	m.mu.Unlock()
 }
 
 // resultFinal notes a result counted from the event log as waiting for a
 // register, unless one has already been sent it.
-func (m *Metrics) resultFinal(id string) {
+func (m *Metrics) resultFinal(id string, seq int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.counted = max(m.counted, seq)
 	if _, ok := m.early[id]; ok {
 		delete(m.early, id)
 		return
@@ -418,7 +432,7 @@ func (m *Metrics) countEvents(ctx context.Context, store Store, evs []outbox.Eve
 			m.accepted.WithLabelValues(providerOf[t], t).Inc()
 		case outbox.EventResult:
 			m.results.WithLabelValues(providerOf[t], t, string(e.State)).Inc()
-			m.resultFinal(e.ID)
+			m.resultFinal(e.ID, e.Seq)
 		}
 	}
 	return nil

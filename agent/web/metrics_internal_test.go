@@ -53,12 +53,15 @@ func TestCountEventsLooksUpOldEventsTerminal(t *testing.T) {
 func TestUndeliveredBookkeeping(t *testing.T) {
 	now := time.Unix(1000, 0)
 	m := NewMetrics("test", func() time.Time { return now })
-	m.resultFinal("A") // counted, then delivered
-	m.Delivered("B")   // delivered, then counted
-	m.resultFinal("B")
-	m.resultFinal("C") // nobody came
+	m.startCounting(10)    // results up to seq 10 were final before this process
+	m.Delivered("OLD", 7)  // a replay of one: nothing to remember
+	m.resultFinal("A", 11) // counted, then delivered
+	m.Delivered("B", 12)   // delivered, then counted
+	m.resultFinal("B", 12)
+	m.resultFinal("C", 13) // nobody came
 	now = now.Add(90 * time.Second)
-	m.Delivered("A")
+	m.Delivered("A", 11)
+	m.Delivered("A", 11) // a second connection, or a query: already delivered
 	if n := len(m.undelivered); n != 1 || m.undelivered["C"].IsZero() {
 		t.Errorf("undelivered = %v, want only C", m.undelivered)
 	}
@@ -70,12 +73,25 @@ func TestUndeliveredBookkeeping(t *testing.T) {
 	if err := testutil.CollectAndCompare(deliveryCollector{m}, strings.NewReader(want), "tezgah_results_undelivered_oldest_age_seconds"); err != nil {
 		t.Error(err)
 	}
-	// A flood of replays of old results stays bounded.
+	// A flood of replays of old results costs nothing; deliveries of
+	// results never counted (pruned meanwhile) stay bounded and go once
+	// the count has passed them.
 	for i := range 3 * maxEarly {
-		m.Delivered(fmt.Sprint("old-", i))
+		m.Delivered(fmt.Sprint("old-", i), int64(1+i%10))
+	}
+	if len(m.early) != 0 {
+		t.Errorf("early = %d entries after replays", len(m.early))
+	}
+	for i := range 3 * maxEarly {
+		m.Delivered(fmt.Sprint("new-", i), int64(100+i))
 	}
 	if len(m.early) > maxEarly {
 		t.Errorf("early grew to %d", len(m.early))
+	}
+	m.resultFinal("D", int64(100+3*maxEarly))
+	m.Delivered("E", int64(200+3*maxEarly))
+	if len(m.early) != 1 {
+		t.Errorf("early = %d entries, want only E once the count passed the rest", len(m.early))
 	}
 }
 

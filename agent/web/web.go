@@ -213,6 +213,7 @@ func (s *Server) Close() {
 func (s *Server) Run(ctx context.Context) error {
 	defer s.Close()
 	cursor := s.store.LastSeq()
+	s.metrics.startCounting(cursor)
 	refresh := time.NewTicker(s.opts.Refresh)
 	defer refresh.Stop()
 	var lastPush time.Time

@@ -91,9 +91,10 @@ type Options struct {
 type Observer interface {
 	// Connection is called with one of ConnectionEvents.
 	Connection(event string)
-	// Delivered is called once a result event has been written to a
-	// register's connection (live, replayed or answering a query).
-	Delivered(id string)
+	// Delivered is called once the result event of request id (event
+	// seq) has been written to a register's connection, live, replayed
+	// or answering a query.
+	Delivered(id string, seq int64)
 }
 
 // What Observer.Connection is told: the values of /metrics'
@@ -634,7 +635,7 @@ func (c *conn) writer(cursor int64) {
 			return false
 		}
 		if ev.Type == outbox.EventResult && c.s.opts.Observer != nil {
-			c.s.opts.Observer.Delivered(ev.ID)
+			c.s.opts.Observer.Delivered(ev.ID, ev.Seq)
 		}
 		return true
 	}
