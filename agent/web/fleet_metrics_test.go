@@ -92,6 +92,15 @@ func TestMetricsRefusedConnectionsUseShortNames(t *testing.T) {
 	if !strings.Contains(body, help) {
 		t.Errorf("/metrics lacks %q", help)
 	}
+	doc, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range wsapi.ConnectionEvents {
+		if !strings.Contains(string(doc), "`"+e+"`") {
+			t.Errorf("docs/operations.md does not list the event %s", e)
+		}
+	}
 	for _, c := range []struct {
 		event  string
 		header http.Header
