@@ -292,3 +292,53 @@ func TestDeployFilesUseExportedMetrics(t *testing.T) {
 		t.Errorf("agent does not export %v", missing)
 	}
 }
+
+// The dashboard imports cleanly into any Grafana with any Prometheus:
+// unique panel ids, panels that do not overlap, and every query on the
+// data source the importer picks.
+func TestDashboardLayout(t *testing.T) {
+	b, err := os.ReadFile("grafana/tezgah.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		UID    string
+		Panels []struct {
+			ID         int
+			Title      string
+			Type       string
+			Datasource *struct{ UID string }
+			GridPos    struct{ X, Y, W, H int }
+		}
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.UID == "" {
+		t.Error("no uid: every import would make a new copy")
+	}
+	ids := map[int]string{}
+	type cell struct{ x, y int }
+	taken := map[cell]string{}
+	for _, p := range d.Panels {
+		if other, dup := ids[p.ID]; dup {
+			t.Errorf("panels %q and %q share id %d", p.Title, other, p.ID)
+		}
+		ids[p.ID] = p.Title
+		if p.Type != "row" && (p.Datasource == nil || p.Datasource.UID != "${datasource}") {
+			t.Errorf("panel %q is not on the ${datasource} variable", p.Title)
+		}
+		g := p.GridPos
+		if g.W <= 0 || g.H <= 0 || g.X+g.W > 24 {
+			t.Errorf("panel %q: grid position %+v", p.Title, g)
+		}
+		for x := g.X; x < g.X+g.W; x++ {
+			for y := g.Y; y < g.Y+g.H; y++ {
+				if other, ok := taken[cell{x, y}]; ok {
+					t.Fatalf("panels %q and %q overlap at %d,%d", p.Title, other, x, y)
+				}
+				taken[cell{x, y}] = p.Title
+			}
+		}
+	}
+}
