@@ -35,6 +35,19 @@ func TestParseDefaults(t *testing.T) {
 	}
 }
 
+func TestShop(t *testing.T) {
+	c, err := Parse("t.toml", []byte(strings.Replace(valid, "[agent]", "[agent]\nshop = \"İstanbul Kadıköy 014\"", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Agent.Shop != "İstanbul Kadıköy 014" {
+		t.Errorf("shop %q", c.Agent.Shop)
+	}
+	if d := Demo(); d.Agent.Shop != "demo" {
+		t.Errorf("demo shop %q, want demo: deploy/prometheus/shop-agent.yml's example label", d.Agent.Shop)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"unknown key with line", strings.Replace(valid, `device_id = "P1"`, `devce_id = "P1"`, 1),
@@ -44,6 +57,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad model", strings.Replace(valid, `"vuk507"`, `"vuk508"`, 1), `terminal[1].model: "vuk508" is not one of vuk507, vuk509`},
 		{"duplicate terminal", valid + "[[terminal]]\nname = \"kasa-1\"\nprovider = \"iyzico\"\ndevice_id = \"P2\"\nmodel = \"vuk509\"\n", `terminal[2].name: "kasa-1" is used twice`},
 		{"no provider table", "[[terminal]]\nname = \"k\"\nprovider = \"iyzico\"\ndevice_id = \"P\"\nmodel = \"vuk507\"\n", "need an [iyzico] table"},
+		{"shop with a control character", strings.Replace(valid, "[agent]", "[agent]\nshop = \"kad\\u0007ikoy\"", 1), `agent.shop: "kad\aikoy" must be at most 128 bytes of printable UTF-8`},
+		{"shop too long", strings.Replace(valid, "[agent]", "[agent]\nshop = \""+strings.Repeat("k", 129)+"\"", 1), "agent.shop:"},
 		{"missing env secret", strings.Replace(valid, `client_secret = "s"`, `client_secret = "env:TEZGAH_TEST_UNSET"`, 1), "iyzico.client_secret: environment variable TEZGAH_TEST_UNSET is not set"},
 	}
 	for _, tc := range tests {
