@@ -251,7 +251,7 @@ func (a *Agent) startFiledrop(ctx context.Context, bg *sync.WaitGroup) error {
 	if !fd.Enabled {
 		return nil
 	}
-	f, err := filedrop.New(a, filedrop.Options{
+	f, err := filedrop.New(filedropBackend{a}, filedrop.Options{
 		Dir: FiledropDir(a.cfg), StableFor: fd.StableFor.Duration, Rescan: fd.Rescan.Duration,
 		Policy: fd.Policy, ResultFormats: fd.ResultFormats,
 		Terminals: sortedKeys(a.terminals), Log: a.log, Now: a.opts.Now,
@@ -262,6 +262,19 @@ func (a *Agent) startFiledrop(ctx context.Context, bg *sync.WaitGroup) error {
 	bg.Add(1)
 	go func() { defer bg.Done(); f.Run(ctx) }()
 	return nil
+}
+
+// filedropBackend is the agent as the drop folder sees it: a result the
+// folder looks up goes into a result file, so for /metrics it has been
+// delivered.
+type filedropBackend struct{ *Agent }
+
+func (b filedropBackend) Lookup(ctx context.Context, id string) (outbox.Event, error) {
+	ev, err := b.Agent.Lookup(ctx, id)
+	if err == nil && ev.Type == outbox.EventResult {
+		b.web.Metrics().Delivered(id, ev.Seq)
+	}
+	return ev, err
 }
 
 // FiledropDir is the drop folder cfg configures: [filedrop] dir, else
@@ -333,6 +346,9 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 			"id %q was already used for a different request; use a new id for a new request", c.ID)
 	}
 	if err != nil {
+		if !errors.Is(err, outbox.ErrClosed) && ctx.Err() == nil {
+			a.web.Metrics().DatabaseError(web.DBAccept)
+		}
 		return outbox.Event{}, false, err
 	}
 	if !existing {

@@ -25,6 +25,7 @@ func (a *Agent) secure(ln net.Listener) (net.Listener, string, string, error) {
 		return nil, "", "", fmt.Errorf("agent: tls: %w", err)
 	}
 	a.log.Info("TLS on", "sha256_fingerprint", fp, "expires", cert.Leaf.NotAfter)
+	a.web.Metrics().SetCertificateExpiry(cert.Leaf.NotAfter)
 	if a.opts.TLSReady != nil {
 		a.opts.TLSReady(fp)
 	}

@@ -91,6 +91,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) (Reloaded, error
 	next := *cfg
 	next.Agent = old.Agent
 	next.Agent.ID = cfg.Agent.ID
+	next.Agent.Shop = cfg.Agent.Shop
 	next.Agent.SaleTimeout = cfg.Agent.SaleTimeout
 	next.Agent.Retention = cfg.Agent.Retention
 	n, o := cfg.Agent, old.Agent
@@ -108,6 +109,8 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) (Reloaded, error
 		}
 	}
 	a.cfg, a.terminals = &next, terms
+	a.web.Metrics().SetAgent(next.Agent.ID, next.Agent.Shop)
+	a.web.Metrics().SetSaleTimeout(next.Agent.SaleTimeout.Duration)
 	for _, s := range [][]string{rep.Added, rep.Removed, rep.Changed, rep.NeedsRestart} {
 		slices.Sort(s)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/agent/protocol"
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
@@ -31,6 +33,9 @@ func TestReloadKeepsConnectionAndQueuedWork(t *testing.T) {
 	t.Cleanup(tsB.Close)
 	file := fmt.Sprintf(`
 [agent]
+id = "kasa-pc-9"
+shop = "moda"
+sale_timeout = "90s"
 listen = %q
 data_dir = %q
 [iyzico]
@@ -66,6 +71,17 @@ model = "vuk507"
 
 	if r := c.until("result", "Q1"); r.Status != "approved" {
 		t.Fatalf("queued sale after reload: %+v", r)
+	}
+	// The chain's monitoring sees the new identity and deadline at once.
+	want := `# HELP tezgah_agent_info Always 1; says which agent this is (agent.id), which shop it serves (agent.shop) and its version.
+# TYPE tezgah_agent_info gauge
+tezgah_agent_info{agent_id="kasa-pc-9",shop="moda",version="test"} 1
+# HELP tezgah_sale_timeout_seconds agent.sale_timeout: a sale not sent by then expires; a request pending longer is overdue.
+# TYPE tezgah_sale_timeout_seconds gauge
+tezgah_sale_timeout_seconds 90
+`
+	if err := testutil.GatherAndCompare(h.a.web.Metrics().Registry(), strings.NewReader(want), "tezgah_agent_info", "tezgah_sale_timeout_seconds"); err != nil {
+		t.Error(err)
 	}
 	c.send(`{"type":"sale","id":"N1","terminal":"kasa-4","amount":"3.00"}`)
 	if r := c.until("result", "N1"); r.Status != "approved" {

@@ -14,6 +14,9 @@ func (a *Agent) newWeb(terms []bridge.Terminal) *web.Server {
 	return web.New(a.store, a, web.Options{
 		Version:      a.opts.Version,
 		AgentID:      a.cfg.Agent.ID,
+		Shop:         a.cfg.Agent.Shop,
+		DataDir:      a.cfg.Agent.DataDir,
+		SaleTimeout:  a.cfg.Agent.SaleTimeout.Duration,
 		Terminals:    terms,
 		Started:      a.started,
 		Now:          a.opts.Now,

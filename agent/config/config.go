@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -67,7 +69,10 @@ func ServiceDataDir() string {
 
 // Agent is the [agent] table.
 type Agent struct {
-	ID             string   `toml:"id"`
+	ID string `toml:"id"`
+	// Shop names the shop this agent serves, for a chain's monitoring:
+	// /metrics carries it in tezgah_agent_info (docs/fleet.md).
+	Shop           string   `toml:"shop"`
 	Listen         string   `toml:"listen"`
 	DataDir        string   `toml:"data_dir"`
 	AllowedOrigins []string `toml:"allowed_origins"`
@@ -186,7 +191,9 @@ func DefaultDataDir() string {
 // in-process simulators, whose demo credentials these are.
 func Demo() *Config {
 	c := &Config{
-		Agent: Agent{Listen: DefaultListen},
+		// The shop label lets the fleet examples (deploy/) run against
+		// the demo as they would against a real shop.
+		Agent: Agent{Listen: DefaultListen, Shop: "demo"},
 		Iyzico: &Iyzico{
 			ClientID: "demo-client", ClientSecret: "demo-secret", Username: "demo", Password: "demo",
 			TaxGroupCode: "KDV20",
@@ -237,7 +244,7 @@ var allowedKeys = map[string]string{
 	"":         "agent, iyzico, paywall, vomsis, terminal, lan, filedrop",
 	"lan":      lanKeys,
 	"filedrop": "enabled, dir, stable_for, rescan, policy, result_formats",
-	"agent":    "id, listen, data_dir, allowed_origins, allowed_hosts, pairing_token, sale_timeout, retention, log_level, max_frame_bytes",
+	"agent":    "id, shop, listen, data_dir, allowed_origins, allowed_hosts, pairing_token, sale_timeout, retention, log_level, max_frame_bytes",
 	"iyzico":   "base_url, client_id, client_secret, username, password, locale, sale_app_name, sale_app_version, tax_group_code, tax_groups, unit_code, timeout",
 	"terminal": "name, provider, device_id, model, mode",
 	"paywall":  paywallKeys,
@@ -414,6 +421,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Agent.MaxFrameBytes < 1024 {
 		bad("agent.max_frame_bytes", "%d is under 1024", c.Agent.MaxFrameBytes)
+	}
+	if s := c.Agent.Shop; len(s) > 128 || !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
+		bad("agent.shop", "%q must be at most 128 bytes of printable UTF-8", s)
 	}
 	if i := c.Iyzico; i != nil {
 		if !strings.HasPrefix(i.BaseURL, "https://") && !strings.HasPrefix(i.BaseURL, "http://") {

@@ -35,6 +35,19 @@ func TestParseDefaults(t *testing.T) {
 	}
 }
 
+func TestShop(t *testing.T) {
+	c, err := Parse("t.toml", []byte(strings.Replace(valid, "[agent]", "[agent]\nshop = \"İstanbul Kadıköy 014\"", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Agent.Shop != "İstanbul Kadıköy 014" {
+		t.Errorf("shop %q", c.Agent.Shop)
+	}
+	if d := Demo(); d.Agent.Shop != "demo" {
+		t.Errorf("demo shop %q, want demo: deploy/prometheus/shop-agent.yml's example label", d.Agent.Shop)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"unknown key with line", strings.Replace(valid, `device_id = "P1"`, `devce_id = "P1"`, 1),
@@ -61,6 +74,8 @@ func TestParseErrors(t *testing.T) {
 			`t.toml:19: terminal[2].model: "vuk508" is not one of vuk507, vuk509`},
 		{"missing key of second terminal", valid + "[[terminal]]\nname = \"kasa-2\"\nprovider = \"iyzico\"\nmodel = \"vuk509\"\n",
 			"t.toml:15: terminal[2].device_id: is required"},
+		{"shop with a control character", strings.Replace(valid, "[agent]", "[agent]\nshop = \"kad\\u0007ikoy\"", 1), `agent.shop: "kad\aikoy" must be at most 128 bytes of printable UTF-8`},
+		{"shop too long", strings.Replace(valid, "[agent]", "[agent]\nshop = \""+strings.Repeat("k", 129)+"\"", 1), "agent.shop:"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

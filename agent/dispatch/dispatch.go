@@ -66,6 +66,13 @@ type Observer interface {
 	Paused(provider string, until time.Time)
 }
 
+// StoreObserver is what an Observer may also implement to hear of a
+// worker's step failing on the outbox (the database), which the worker
+// logs and retries.
+type StoreObserver interface {
+	StoreError(provider, terminal string, err error)
+}
+
 type nopObserver struct{}
 
 func (nopObserver) Call(string, string, string, time.Duration, error) {}
@@ -229,6 +236,9 @@ func (w *worker) run(ctx context.Context) {
 				return
 			}
 			log.Error("worker step failed; retrying", "err", err)
+			if so, ok := w.d.obs.(StoreObserver); ok {
+				so.StoreError(w.term.Provider, w.term.Name, err)
+			}
 			wait = w.d.backoff(3)
 		}
 		if wait == 0 {

@@ -338,3 +338,51 @@ func TestTerminalsIndependent(t *testing.T) {
 		t.Fatalf("R1 %s, want still sending", r.State)
 	}
 }
+
+// storeWatcher hears of workers' database failures.
+type storeWatcher struct {
+	nopObserver
+	failed chan string
+}
+
+func (w storeWatcher) StoreError(provider, terminal string, err error) {
+	select {
+	case w.failed <- provider + "/" + terminal + ": " + err.Error():
+	default:
+	}
+}
+
+// A worker whose step fails on the database tells an observer that
+// listens (for /metrics' tezgah_database_errors_total), then retries.
+func TestWorkerReportsStoreErrors(t *testing.T) {
+	store, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := storeWatcher{failed: make(chan string, 1)}
+	d, err := New(store, map[string]bridge.Provider{"test": &script{}}, []bridge.Terminal{{Name: "k1", Provider: "test"}},
+		Options{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond, Observer: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	testwait.For(t, "the worker to start", 10*time.Second, func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.running != nil
+	}, nil)
+	store.Close() // every read and write fails from now on
+	d.Wake("k1")
+	select {
+	case got := <-w.failed:
+		t.Logf("reported: %s", got)
+		if got[:8] != "test/k1:" {
+			t.Errorf("reported %q, want test/k1's failure", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no store error reported")
+	}
+}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tezgah/tezgah/agent/logging"
+	"github.com/tezgah/tezgah/agent/wsapi"
+	"github.com/tezgah/tezgah/bridge"
 	"github.com/tezgah/tezgah/outbox"
 )
 
@@ -31,10 +34,58 @@ type Metrics struct {
 	wsOpen      prometheus.Gauge
 	wsEvents    *prometheus.CounterVec
 	lastOK      *prometheus.GaugeVec
+	agentInfo   *prometheus.GaugeVec
+	saleTimeout prometheus.Gauge
+	dbErrors    *prometheus.CounterVec
+	version     string
+	certOnce    sync.Once
 
-	mu        sync.Mutex // guards providers
+	mu        sync.Mutex // guards providers, undelivered, early, counted
 	providers map[string]*providerState
+	// undelivered are the results counted from the event log that no
+	// register has been sent yet, with when they were counted; early
+	// are results (by seq) a register was sent before Run counted them,
+	// since the two follow the log independently; counted is the seq
+	// of the last result counted. All in memory: after a restart only
+	// new results count.
+	undelivered map[string]time.Time
+	early       map[string]int64
+	counted     int64
 }
+
+// Bounds of the delivery bookkeeping, so a register that never collects
+// its results cannot grow the agent's memory without end. Past
+// maxUndelivered new results are not tracked (the gauge stays at the
+// bound and the oldest age keeps growing: the alert still fires).
+const (
+	maxUndelivered = 10000
+	maxEarly       = 4096
+)
+
+// Label values known in advance, so every counter exists at 0 from the
+// first scrape and increase() sees the first event.
+var (
+	finalStatuses = []string{string(outbox.Approved), string(outbox.Declined), string(outbox.Failed), string(outbox.Expired), string(outbox.Cancelled)}
+	// reconcileOutcomes: a query finds the final status the provider
+	// recorded, or that it never received the request.
+	reconcileOutcomes = []string{string(outbox.Approved), string(outbox.Declined), string(outbox.Failed), "not_found"}
+	// retryReasons are the transport failures every adapter shares
+	// (bridge/transport.go) and the providers' rate limits; a query's
+	// are prefixed "query_". Other reasons are the providers' own codes
+	// and appear when first met.
+	retryReasons = []string{"connect_failed", "connection_lost", "timeout", "rate_limited"}
+	// DBOps are the places a database error is counted: accepting a
+	// request, a worker's step, and reading the backlog for /metrics.
+	dbOps = []string{DBAccept, DBWorker, DBRead}
+)
+
+// Where a database error happened, the op label of
+// tezgah_database_errors_total.
+const (
+	DBAccept = "accept"
+	DBWorker = "worker"
+	DBRead   = "read"
+)
 
 // providerState is what the status page shows about a provider.
 type providerState struct {
@@ -52,7 +103,8 @@ func NewMetrics(version string, now func() time.Time) *Metrics {
 	if now == nil {
 		now = time.Now
 	}
-	m := &Metrics{reg: prometheus.NewRegistry(), now: now, providers: map[string]*providerState{}}
+	m := &Metrics{reg: prometheus.NewRegistry(), now: now, version: version, providers: map[string]*providerState{},
+		undelivered: map[string]time.Time{}, early: map[string]int64{}}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "tezgah_build_info", Help: "Always 1; the version label says which build runs.",
@@ -81,13 +133,85 @@ func NewMetrics(version string, now func() time.Time) *Metrics {
 		Name: "tezgah_websocket_connections", Help: "Open register WebSocket connections.",
 	})
 	m.wsEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "tezgah_websocket_connections_total", Help: "WebSocket connections opened, closed and refused (refused_host, refused_token, refused_origin).",
+		Name: "tezgah_websocket_connections_total",
+		Help: "WebSocket connections by event: " + strings.Join(wsapi.ConnectionEvents, ", ") + ".",
 	}, []string{"event"})
+	for _, e := range wsapi.ConnectionEvents {
+		m.wsEvents.WithLabelValues(e)
+	}
 	m.lastOK = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "tezgah_provider_last_success_timestamp_seconds", Help: "When the provider last answered a call (unix seconds).",
 	}, []string{"provider"})
-	m.reg.MustRegister(build, m.accepted, m.results, m.callSeconds, m.retries, m.reconciled, m.wsOpen, m.wsEvents, m.lastOK)
+	m.agentInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tezgah_agent_info", Help: "Always 1; says which agent this is (agent.id), which shop it serves (agent.shop) and its version.",
+	}, []string{"agent_id", "shop", "version"})
+	m.saleTimeout = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tezgah_sale_timeout_seconds", Help: "agent.sale_timeout: a sale not sent by then expires; a request pending longer is overdue.",
+	})
+	m.dbErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tezgah_database_errors_total", Help: "Database operations that failed, by where: accept, worker, read.",
+	}, []string{"op"})
+	for _, op := range dbOps {
+		m.dbErrors.WithLabelValues(op)
+	}
+	m.reg.MustRegister(build, m.accepted, m.results, m.callSeconds, m.retries, m.reconciled, m.wsOpen, m.wsEvents, m.lastOK,
+		m.agentInfo, m.saleTimeout, m.dbErrors, deliveryCollector{m})
 	return m
+}
+
+// SetAgent sets tezgah_agent_info's labels: the agent's id and its shop.
+func (m *Metrics) SetAgent(id, shop string) {
+	m.agentInfo.Reset()
+	m.agentInfo.WithLabelValues(id, shop, m.version).Set(1)
+}
+
+// SetSaleTimeout exports agent.sale_timeout, for rules that compare the
+// oldest pending request's age with it.
+func (m *Metrics) SetSaleTimeout(d time.Duration) { m.saleTimeout.Set(d.Seconds()) }
+
+// SetCertificateExpiry exports when the TLS certificate expires; without
+// TLS the metric is absent, so no rule mistakes "no certificate" for an
+// expired one.
+func (m *Metrics) SetCertificateExpiry(notAfter time.Time) {
+	m.certOnce.Do(func() {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tezgah_tls_certificate_expiry_timestamp_seconds", Help: "When the agent's TLS certificate (lan.tls) stops being valid (unix seconds).",
+		}, func() float64 { return float64(notAfter.Unix()) }))
+	})
+}
+
+// DatabaseError counts a failed database operation at op (DBAccept,
+// DBWorker, DBRead).
+func (m *Metrics) DatabaseError(op string) { m.dbErrors.WithLabelValues(op).Inc() }
+
+// StoreError implements the dispatcher's optional error observer: a
+// worker's step failed on the database.
+func (m *Metrics) StoreError(provider, terminal string, err error) { m.DatabaseError(DBWorker) }
+
+// knownTerminals creates every counter and histogram of terms at 0.
+func (m *Metrics) knownTerminals(terms []bridge.Terminal) {
+	providers := map[string]bool{}
+	for _, t := range terms {
+		providers[t.Provider] = true
+		m.accepted.WithLabelValues(t.Provider, t.Name)
+		for _, st := range finalStatuses {
+			m.results.WithLabelValues(t.Provider, t.Name, st)
+		}
+		for _, r := range retryReasons {
+			m.retries.WithLabelValues(t.Provider, t.Name, r)
+			m.retries.WithLabelValues(t.Provider, t.Name, "query_"+r)
+		}
+	}
+	for p := range providers {
+		for _, call := range []string{"send", "query"} {
+			for _, outcome := range []string{"ok", "error"} {
+				m.callSeconds.WithLabelValues(p, call, outcome)
+			}
+		}
+		for _, o := range reconcileOutcomes {
+			m.reconciled.WithLabelValues(p, o)
+		}
+	}
 }
 
 // Registry is where /metrics reads from; a caller may add its own.
@@ -146,13 +270,90 @@ func (m *Metrics) Paused(provider string, until time.Time) {
 	m.mu.Unlock()
 }
 
+// Delivered implements wsapi.Observer: a register has been sent the
+// result of request id, whose event is seq.
+func (m *Metrics) Delivered(id string, seq int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.undelivered[id]; ok {
+		delete(m.undelivered, id)
+		return
+	}
+	if seq <= m.counted {
+		return // delivered again, or older than this process
+	}
+	// Not counted yet: the register was faster than Run.
+	if len(m.early) >= maxEarly {
+		for k, q := range m.early {
+			if q <= m.counted { // its result was never counted (pruned)
+				delete(m.early, k)
+			}
+		}
+		if len(m.early) >= maxEarly {
+			return
+		}
+	}
+	m.early[id] = seq
+}
+
+// startCounting says Run counts the results after seq; earlier ones were
+// final before this process could watch them.
+func (m *Metrics) startCounting(seq int64) {
+	m.mu.Lock()
+	m.counted = max(m.counted, seq)
+	m.mu.Unlock()
+}
+
+// resultFinal notes a result counted from the event log as waiting for a
+// register, unless one has already been sent it.
+func (m *Metrics) resultFinal(id string, seq int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.counted = max(m.counted, seq)
+	if _, ok := m.early[id]; ok {
+		delete(m.early, id)
+		return
+	}
+	if len(m.undelivered) < maxUndelivered {
+		m.undelivered[id] = m.now()
+	}
+}
+
+// deliveryCollector exports the undelivered results at scrape time.
+type deliveryCollector struct{ m *Metrics }
+
+var (
+	undeliveredDesc = prometheus.NewDesc("tezgah_results_undelivered",
+		"Results reached since the agent started that no register has been sent yet (WebSocket, query or drop folder).", nil, nil)
+	undeliveredAgeDesc = prometheus.NewDesc("tezgah_results_undelivered_oldest_age_seconds",
+		"How long the oldest undelivered result has waited for a register; 0 when none.", nil, nil)
+)
+
+func (c deliveryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- undeliveredDesc
+	ch <- undeliveredAgeDesc
+}
+
+func (c deliveryCollector) Collect(ch chan<- prometheus.Metric) {
+	m := c.m
+	now := m.now()
+	m.mu.Lock()
+	n, age := len(m.undelivered), 0.0
+	for _, at := range m.undelivered {
+		age = max(age, now.Sub(at).Seconds())
+	}
+	m.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(undeliveredDesc, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(undeliveredAgeDesc, prometheus.GaugeValue, age)
+}
+
 // Connection implements wsapi.Observer.
 func (m *Metrics) Connection(event string) {
 	m.wsEvents.WithLabelValues(event).Inc()
 	switch event {
-	case "opened":
+	case wsapi.EventOpened:
 		m.wsOpen.Inc()
-	case "closed":
+	case wsapi.EventClosed:
 		m.wsOpen.Dec()
 	}
 }
@@ -231,6 +432,7 @@ func (m *Metrics) countEvents(ctx context.Context, store Store, evs []outbox.Eve
 			m.accepted.WithLabelValues(providerOf[t], t).Inc()
 		case outbox.EventResult:
 			m.results.WithLabelValues(providerOf[t], t, string(e.State)).Inc()
+			m.resultFinal(e.ID, e.Seq)
 		}
 	}
 	return nil
@@ -239,6 +441,7 @@ func (m *Metrics) countEvents(ctx context.Context, store Store, evs []outbox.Eve
 // outboxCollector reads the outbox's backlog at scrape time, so the
 // figures are exact and cost nothing between scrapes.
 type outboxCollector struct {
+	m         *Metrics
 	store     Store
 	terminals []string
 	now       func() time.Time
@@ -248,9 +451,9 @@ type outboxCollector struct {
 	up        *prometheus.Desc
 }
 
-func newOutboxCollector(store Store, terminals []string, now func() time.Time) *outboxCollector {
+func newOutboxCollector(m *Metrics, store Store, terminals []string, now func() time.Time) *outboxCollector {
 	return &outboxCollector{
-		store: store, terminals: terminals, now: now,
+		m: m, store: store, terminals: terminals, now: now,
 		pending: prometheus.NewDesc("tezgah_outbox_pending", "Requests not yet final (queued, sending or unknown).", []string{"terminal"}, nil),
 		unknown: prometheus.NewDesc("tezgah_outbox_unknown", "Requests whose outcome is being reconciled with the provider.", []string{"terminal"}, nil),
 		oldest:  prometheus.NewDesc("tezgah_outbox_oldest_age_seconds", "Age of the oldest request not yet final; 0 when there is none.", []string{"terminal"}, nil),
@@ -270,6 +473,7 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	stats, err := c.store.Stats(ctx)
 	if err != nil {
+		c.m.DatabaseError(DBRead)
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
 		return
 	}

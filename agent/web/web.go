@@ -76,9 +76,16 @@ type Agent interface {
 
 // Options configure a Server.
 type Options struct {
-	Version   string
-	AgentID   string
-	Terminals []bridge.Terminal
+	Version string
+	AgentID string
+	// Shop is agent.shop, for tezgah_agent_info.
+	Shop string
+	// DataDir is where the database lives: /metrics exports the free
+	// space of its disk.
+	DataDir string
+	// SaleTimeout is agent.sale_timeout, exported for alerting rules.
+	SaleTimeout time.Duration
+	Terminals   []bridge.Terminal
 	// Started is when the agent started, for the uptime.
 	Started time.Time
 	Now     func() time.Time
@@ -151,7 +158,13 @@ func New(store Store, agent Agent, opts Options) *Server {
 		s.terminals[t.Name] = t
 		names = append(names, t.Name)
 	}
-	s.metrics.reg.MustRegister(newOutboxCollector(store, names, opts.Now))
+	s.metrics.reg.MustRegister(newOutboxCollector(s.metrics, store, names, opts.Now))
+	s.metrics.knownTerminals(opts.Terminals)
+	s.metrics.SetAgent(opts.AgentID, opts.Shop)
+	s.metrics.SetSaleTimeout(opts.SaleTimeout)
+	if opts.DataDir != "" {
+		s.metrics.reg.MustRegister(diskCollector{dir: opts.DataDir, log: s.log})
+	}
 
 	static, _ := fs.Sub(staticFS, "static")
 	files := http.FileServerFS(static)
@@ -200,6 +213,7 @@ func (s *Server) Close() {
 func (s *Server) Run(ctx context.Context) error {
 	defer s.Close()
 	cursor := s.store.LastSeq()
+	s.metrics.startCounting(cursor)
 	refresh := time.NewTicker(s.opts.Refresh)
 	defer refresh.Stop()
 	var lastPush time.Time

@@ -87,11 +87,46 @@ type Options struct {
 	Observer Observer
 }
 
-// Observer watches connections. Connection is called with "opened",
-// "closed", "refused_host", "refused_token" or "refused_origin"; it must
-// not block.
+// Observer watches connections; its methods must not block.
 type Observer interface {
+	// Connection is called with one of ConnectionEvents.
 	Connection(event string)
+	// Delivered is called once the result event of request id (event
+	// seq) has been written to a register's connection, live, replayed
+	// or answering a query.
+	Delivered(id string, seq int64)
+}
+
+// What Observer.Connection is told: the values of /metrics'
+// tezgah_websocket_connections_total{event}. A refusal's event is
+// shorter than its code (refusedEvents), and stable like it.
+const (
+	EventOpened = "opened"
+	EventClosed = "closed"
+)
+
+// refusedEvents maps a refused handshake's code to its event.
+var refusedEvents = map[string]string{
+	CodeHostNotAllowed:     "refused_host",
+	CodeOriginNotAllowed:   "refused_origin",
+	CodeTokenRequired:      "refused_token",
+	CodeTokenInvalid:       "refused_bad_token",
+	CodeTooManyBadTokens:   "refused_locked_out",
+	CodePairingUnavailable: "refused_pairing",
+	CodeTooManyConnections: "refused_too_many",
+}
+
+// ConnectionEvents lists every event Observer.Connection may be told,
+// so counters can start at zero before the first one.
+var ConnectionEvents = []string{EventOpened, EventClosed,
+	"refused_host", "refused_origin", "refused_token", "refused_bad_token",
+	"refused_locked_out", "refused_pairing", "refused_too_many"}
+
+func refused(code string) string {
+	if e, ok := refusedEvents[code]; ok {
+		return e
+	}
+	return "refused_" + code // a code not mapped yet: still counted
 }
 
 func (s *Server) observe(event string) {
@@ -183,7 +218,7 @@ func (s *Server) originAllowed(r *http.Request) bool {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	register, no := s.admit(r)
 	if no != nil {
-		s.observe("refused_" + no.code)
+		s.observe(refused(no.code))
 		s.log.Warn("refused WebSocket", "code", no.code, "remote", r.RemoteAddr, "host", r.Host, "origin", r.Header.Get("Origin"))
 		no.write(w)
 		return
@@ -209,7 +244,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// free.
 		s.release(ip, cl)
 		if full && err == nil {
-			s.observe("refused_" + CodeTooManyConnections)
+			s.observe(refused(CodeTooManyConnections))
 			s.log.Warn("refused WebSocket", "code", CodeTooManyConnections, "remote", r.RemoteAddr)
 			closeWith(ws, websocket.ClosePolicyViolation, closeReason(CodeTooManyConnections,
 				"over %d connections from %s; close unused ones", s.opts.MaxConnsPerClient, ip))
@@ -243,7 +278,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.conns[c] = struct{}{}
 	s.wg.Add(2)
 	s.mu.Unlock()
-	s.observe("opened")
+	s.observe(EventOpened)
 	c.log.Info("register connected")
 	go c.writer(start)
 	go c.reader()
@@ -588,7 +623,7 @@ func (c *conn) writer(cursor int64) {
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
-		c.s.observe("closed")
+		c.s.observe(EventClosed)
 	}()
 	ping := time.NewTicker(c.s.opts.PingInterval)
 	defer ping.Stop()
@@ -598,6 +633,9 @@ func (c *conn) writer(cursor int64) {
 		if err := c.ws.WriteJSON(ev); err != nil {
 			c.log.Info("write failed; closing", "err", err)
 			return false
+		}
+		if ev.Type == outbox.EventResult && c.s.opts.Observer != nil {
+			c.s.opts.Observer.Delivered(ev.ID, ev.Seq)
 		}
 		return true
 	}

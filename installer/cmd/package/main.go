@@ -44,6 +44,10 @@ var (
 	wxs string
 )
 
+// rulesFile is the fleet's alerting rules, installed next to the example
+// configuration.
+var rulesFile = filepath.Join("deploy", "prometheus", "tezgah-rules.yml")
+
 // lintianOverrides: the config directory is closed to other users on
 // purpose, since the file may hold provider secrets.
 //
@@ -247,6 +251,9 @@ func buildDeb(ctx context.Context, o Options, stage, out, arch, bin string, man 
 			{Src: filepath.Join(dir, "tezgah.service"), Dst: "/lib/systemd/system/tezgah.service", FileInfo: &fileInfo{0o644}},
 			{Dst: "/etc/tezgah", Type: "dir", FileInfo: &fileInfo{0o750}},
 			{Src: filepath.Join(o.Root, "configs", "tezgah.example.toml"), Dst: "/etc/tezgah/tezgah.example.toml", Type: "config|noreplace", FileInfo: &fileInfo{0o640}},
+			// For the chain's Prometheus (docs/fleet.md); a conffile, so an
+			// upgrade brings new rules unless the admin edited them here.
+			{Src: filepath.Join(o.Root, rulesFile), Dst: "/etc/tezgah/tezgah-rules.yml", Type: "config", FileInfo: &fileInfo{0o644}},
 			{Src: filepath.Join(dir, "copyright"), Dst: "/usr/share/doc/tezgah/copyright", FileInfo: &fileInfo{0o644}},
 			{Src: filepath.Join(dir, "changelog.gz"), Dst: "/usr/share/doc/tezgah/changelog.gz", FileInfo: &fileInfo{0o644}},
 			{Src: filepath.Join(dir, "overrides"), Dst: "/usr/share/lintian/overrides/tezgah", FileInfo: &fileInfo{0o644}},
@@ -293,7 +300,8 @@ func buildMSI(ctx context.Context, o Options, stage, out, exe string) (string, e
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	for src, name := range map[string]string{exe: "tezgah.exe", filepath.Join(o.Root, "configs", "tezgah.example.toml"): "tezgah.example.toml"} {
+	for src, name := range map[string]string{exe: "tezgah.exe", filepath.Join(o.Root, "configs", "tezgah.example.toml"): "tezgah.example.toml",
+		filepath.Join(o.Root, rulesFile): "tezgah-rules.yml"} {
 		b, err := os.ReadFile(src)
 		if err != nil {
 			return "", err

@@ -74,7 +74,7 @@ func TestPackages(t *testing.T) {
 	t.Run("deb contents", func(t *testing.T) {
 		dpkg := tool(t, "dpkg-deb", "dpkg")
 		list := sh(t, dpkg, "-c", deb)
-		for _, p := range []string{"./usr/bin/tezgah", "./lib/systemd/system/tezgah.service", "./etc/tezgah/tezgah.example.toml", "./usr/share/doc/tezgah/copyright", "./usr/share/man/man1/tezgah.1.gz"} {
+		for _, p := range []string{"./usr/bin/tezgah", "./lib/systemd/system/tezgah.service", "./etc/tezgah/tezgah.example.toml", "./etc/tezgah/tezgah-rules.yml", "./usr/share/doc/tezgah/copyright", "./usr/share/man/man1/tezgah.1.gz"} {
 			if !strings.Contains(list, " "+p+"\n") {
 				t.Errorf("deb lacks %s:\n%s", p, list)
 			}
@@ -93,7 +93,7 @@ func TestPackages(t *testing.T) {
 		}
 		ctl := t.TempDir()
 		sh(t, dpkg, "-e", deb, ctl)
-		if c, _ := os.ReadFile(filepath.Join(ctl, "conffiles")); string(c) != "/etc/tezgah/tezgah.example.toml\n" {
+		if c, _ := os.ReadFile(filepath.Join(ctl, "conffiles")); string(c) != "/etc/tezgah/tezgah-rules.yml\n/etc/tezgah/tezgah.example.toml\n" {
 			t.Errorf("conffiles %q", c)
 		}
 		post, _ := os.ReadFile(filepath.Join(ctl, "postinst"))
@@ -145,6 +145,7 @@ func TestPackages(t *testing.T) {
 		}
 		// dpkg has removed its own files by the time postrm purge runs.
 		os.Remove(filepath.Join(root, "etc/tezgah/tezgah.example.toml"))
+		os.Remove(filepath.Join(root, "etc/tezgah/tezgah-rules.yml"))
 		postrm := filepath.Join(ctl, "postrm")
 		for _, arg := range []string{"remove", "purge"} {
 			cmd := exec.Command("sh", postrm, arg)
@@ -191,6 +192,9 @@ func TestPackages(t *testing.T) {
 		if sc := sh(t, msiinfo, "export", msi, "ServiceControl"); !strings.Contains(sc, "\ttezgah\t162\t") {
 			// 162 = stop on install and uninstall (2|32), delete on uninstall (128).
 			t.Errorf("ServiceControl:\n%s", sc)
+		}
+		if f := sh(t, msiinfo, "export", msi, "File"); !strings.Contains(f, "tezgah-rules.yml") {
+			t.Errorf("msi lacks the alerting rules next to the example config:\n%s", f)
 		}
 		if ca := sh(t, msiinfo, "export", msi, "CustomAction"); !strings.Contains(ca, "SetupService") || !strings.Contains(ca, "setup-service") {
 			t.Errorf("recovery-actions custom action missing:\n%s", ca)
