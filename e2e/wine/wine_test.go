@@ -140,6 +140,19 @@ func newEnv() (e *env, skip string, err error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, "", err
 	}
+	// Let the booted prefix go idle and its wineserver end. Wine 8.0
+	// otherwise may start a second services.exe beside the one wineboot
+	// left starting, and the two keep separate service lists: a service
+	// created in one "does not exist" in the other.
+	if out, err := e.command(ctx, e.wineserver, "-w").CombinedOutput(); err != nil {
+		return nil, "", fmt.Errorf("wineserver -w: %v\n%s", err, out)
+	}
+	// Then keep one wineserver for the whole run (TestMain ends it).
+	// Without -p it ends a few seconds after the last program started
+	// from here exits, and takes the running services with it.
+	if err := e.command(ctx, e.wineserver, "-p").Run(); err != nil { // no pipe: the daemon keeps it
+		return nil, "", fmt.Errorf("wineserver -p: %v", err)
+	}
 	for src, dst := range map[string]string{
 		"bcryptprimitives.dll": e.host(`C:\windows\system32\bcryptprimitives.dll`),
 		"tezgah.exe":           e.host(e.exe),
