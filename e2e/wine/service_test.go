@@ -49,9 +49,9 @@ func (e *env) uninstallOnCleanup(t *testing.T, exe string) {
 	})
 }
 
-// saleOver dials the agent at url (waiting until it listens) and makes a
-// sale; it returns the result event.
-func saleOver(t *testing.T, url, id string) event {
+// waitListen waits until the agent at url takes connections: a service
+// reports "running" before its agent listens.
+func waitListen(t *testing.T, url string) {
 	t.Helper()
 	testwait.For(t, "the service to listen on "+url, 2*time.Minute, func() bool {
 		c, _, err := websocket.DefaultDialer.Dial(url, nil)
@@ -60,6 +60,13 @@ func saleOver(t *testing.T, url, id string) event {
 		}
 		return err == nil
 	}, nil)
+}
+
+// saleOver makes a sale through the agent at url once it listens, and
+// returns the result event.
+func saleOver(t *testing.T, url, id string) event {
+	t.Helper()
+	waitListen(t, url)
 	r := dial(t, url)
 	r.send(map[string]any{"type": "sale", "id": id, "terminal": "kasa-1", "amount": "42.00"})
 	return r.result(id, 2*time.Minute)
