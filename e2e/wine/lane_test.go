@@ -177,7 +177,7 @@ func newSimulator(t *testing.T) *simulator {
 	s := &simulator{sim: iyzicosim.New(iyzicosim.Options{
 		ClientID: iyzicosim.DemoClientID, ClientSecret: iyzicosim.DemoClientSecret,
 		Username: iyzicosim.DemoUsername, Password: iyzicosim.DemoPassword,
-		Devices: []string{"P00134"},
+		Devices: []string{"P00134", "P00135"},
 	})}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()

@@ -102,7 +102,12 @@ func tail(b []byte, n int) []byte {
 func TestMSI(t *testing.T) {
 	e := setup(t)
 	tool(t, "wixl", "wixl")
+	tool(t, "msiinfo", "msitools")
 	msis := buildMSIs(t, e, "1.0.0", "1.0.0", "1.1.0")
+	// The bcryptprimitives stand-in is the lane's, never the product's.
+	if files, err := exec.Command("msiinfo", "export", e.host(msis[0]), "File").CombinedOutput(); err != nil || bytes.Contains(bytes.ToLower(files), []byte("bcryptprimitives")) {
+		t.Fatalf("the .msi's files (%v):\n%s", err, files)
+	}
 	const (
 		installDir  = `C:\Program Files\tezgah`
 		exe         = installDir + `\tezgah.exe`
@@ -146,7 +151,7 @@ func TestMSI(t *testing.T) {
 	cfg := sim.config(fmt.Sprintf("127.0.0.1:%d", port), programData+`\data`)
 	e.writeWin(t, config, cfg)
 	e.service(t, exe, true, "start")
-	sale := saleOver(t, url, "MSI-1")
+	sale := saleOver(t, url, "kasa-1", "MSI-1")
 	if sale.Status != "approved" {
 		t.Fatalf("sale through the installed service: %+v", sale)
 	}

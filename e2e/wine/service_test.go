@@ -64,11 +64,11 @@ func waitListen(t *testing.T, url string) {
 
 // saleOver makes a sale through the agent at url once it listens, and
 // returns the result event.
-func saleOver(t *testing.T, url, id string) event {
+func saleOver(t *testing.T, url, terminal, id string) event {
 	t.Helper()
 	waitListen(t, url)
 	r := dial(t, url)
-	r.send(map[string]any{"type": "sale", "id": id, "terminal": "kasa-1", "amount": "42.00"})
+	r.send(map[string]any{"type": "sale", "id": id, "terminal": terminal, "amount": "42.00"})
 	return r.result(id, 2*time.Minute)
 }
 
@@ -99,13 +99,27 @@ func TestServiceLifecycle(t *testing.T) {
 
 	e.service(t, e.exe, true, "start")
 	e.wantState(t, e.exe, "running")
-	if res := saleOver(t, url, "SVC-1"); res.Status != "approved" {
+	if res := saleOver(t, url, "kasa-1", "SVC-1"); res.Status != "approved" {
 		t.Fatalf("sale through the service: %+v", res)
 	}
 	// It is the service that answered: in service mode the agent logs to
 	// its data directory, not to a console.
-	if _, err := os.Stat(e.host(`C:\tz\svc\data\logs\tezgah.log`)); err != nil {
+	logFile := e.host(`C:\tz\svc\data\logs\tezgah.log`)
+	if _, err := os.Stat(logFile); err != nil {
 		t.Errorf("the service's log: %v", err)
+	}
+
+	// reload reaches the service as the "paramchange" control: a
+	// terminal added to the file takes sales without a restart.
+	e.writeWin(t, cfg, append(sim.config(fmt.Sprintf("127.0.0.1:%d", port), `C:\tz\svc\data`),
+		"\n[[terminal]]\nname = \"kasa-2\"\nprovider = \"iyzico\"\ndevice_id = \"P00135\"\nmodel = \"vuk507\"\n"...))
+	e.service(t, e.exe, true, "reload")
+	testwait.For(t, "the service to reload", 2*time.Minute, func() bool {
+		b, _ := os.ReadFile(logFile)
+		return strings.Contains(string(b), "configuration reloaded")
+	}, func() string { b, _ := os.ReadFile(logFile); return string(b) })
+	if res := saleOver(t, url, "kasa-2", "SVC-2"); res.Status != "approved" {
+		t.Fatalf("sale on the terminal added by reload: %+v", res)
 	}
 
 	e.service(t, e.exe, true, "stop")
