@@ -57,12 +57,21 @@ func setup(t *testing.T) *env {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if e := lane.env; e != nil {
-		// wineserver -k ends every Windows process of the prefix (the
-		// service manager, services left running by a failed test).
-		e.command(context.Background(), e.wineserver, "-k").Run()
-		os.RemoveAll(e.dir)
+		e.close()
 	}
 	os.Exit(code)
+}
+
+// close ends every Windows process of the prefix (the service manager,
+// a service a failed test left running) and the wineserver, waits for it
+// to be gone (it writes the registry out as it goes) and removes the
+// lane's files.
+func (e *env) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e.command(ctx, e.wineserver, "-k").Run()
+	e.command(ctx, e.wineserver, "-w").Run()
+	os.RemoveAll(e.dir)
 }
 
 // lookWine finds Wine's 64-bit loader: Debian's wine64 package puts it
@@ -84,7 +93,7 @@ func isExec(p string) bool {
 	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
 
-func newEnv() (e *env, skip string, err error) {
+func newEnv() (_ *env, skip string, err error) {
 	wine, server, ok := lookWine()
 	if !ok {
 		return nil, "Wine not found (Debian package wine64): the Windows lane cannot run", nil
@@ -97,11 +106,11 @@ func newEnv() (e *env, skip string, err error) {
 	if err != nil {
 		return nil, "", err
 	}
-	e = &env{wine: wine, wineserver: server, dir: dir, prefix: filepath.Join(dir, "prefix"),
+	e := &env{wine: wine, wineserver: server, dir: dir, prefix: filepath.Join(dir, "prefix"),
 		exe: `C:\tzbin\tezgah.exe`, holdopen: `C:\tzbin\holdopen.exe`}
 	defer func() {
 		if err != nil {
-			os.RemoveAll(dir)
+			e.close() // e, not the result: a failed setup returns nil
 		}
 	}()
 	bin := filepath.Join(dir, "bin")
