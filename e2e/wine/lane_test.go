@@ -164,12 +164,11 @@ func exists(path string) func() bool {
 
 // simulator is an iyzico simulator on the Linux side, outside the
 // agent's process, so that its ledger outlives the agent's crashes.
-// paths receives the business paths it is asked, in order.
 type simulator struct {
 	url   string
 	sim   *iyzicosim.Server
 	mu    sync.Mutex // guards calls
-	calls []string
+	calls []string   // the paths asked, in order
 }
 
 func newSimulator(t *testing.T) *simulator {

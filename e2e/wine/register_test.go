@@ -74,8 +74,8 @@ func (r *register) send(cmd map[string]any) {
 	}
 }
 
-// next waits for the first event that match accepts; an error event
-// ends the test.
+// next waits for the next event that match accepts, skipping others;
+// an error event ends the test.
 func (r *register) next(what string, within time.Duration, match func(event) bool) event {
 	r.t.Helper()
 	deadline := time.After(within)
