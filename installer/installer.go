@@ -66,8 +66,15 @@ type Manager struct {
 	// IsAdmin reports whether this process may install services.
 	IsAdmin func() bool
 	// Prepare readies the machine before the service is registered: the
-	// service user and the directories (see prepare_*.go). Nil in tests.
-	Prepare func(configPath string) error
+	// service user and the directories (see prepare_*.go). It leaves
+	// nothing changed when it fails, and returns what takes its changes
+	// back. Nil in tests.
+	Prepare func(configPath string) (undo func() error, err error)
+	// Settings are the steps after the registration (Windows: the
+	// description, recovery actions, Event Log source).
+	Settings []Step
+	// Warn reports an optional setting the system refused.
+	Warn func(msg string)
 }
 
 // New returns a Manager for this OS, for the executable exe.
@@ -76,7 +83,10 @@ func New(exe, configPath string) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("installer: %w", err)
 	}
-	return &Manager{Service: svc, ConfigPath: configPath, IsAdmin: isAdmin, Prepare: prepare}, nil
+	return &Manager{
+		Service: platformService(svc, exe, configPath), ConfigPath: configPath,
+		IsAdmin: isAdmin, Prepare: prepare, Settings: settings(),
+	}, nil
 }
 
 // Executable is this program's absolute path, with symlinks resolved so
@@ -100,7 +110,9 @@ func (noop) Start(service.Service) error { return nil }
 func (noop) Stop(service.Service) error  { return nil }
 
 // Install registers the service. The config file must exist: a service
-// that starts only to fail would restart forever.
+// that starts only to fail would restart forever. Install is all or
+// nothing: when a step fails, those done are undone (see Step), and an
+// optional setting the system refuses goes to Warn.
 func (m *Manager) Install() error {
 	if !m.IsAdmin() {
 		return ErrNotAdmin
@@ -114,18 +126,26 @@ func (m *Manager) Install() error {
 	if m.installed() {
 		return ErrAlreadyInstalled
 	}
+	var steps []Step
 	if m.Prepare != nil {
-		if err := m.Prepare(m.ConfigPath); err != nil {
-			return fmt.Errorf("installer: %w", err)
+		steps = append(steps, Step{Name: "directories and permissions", Do: func() (func() error, error) {
+			return m.Prepare(m.ConfigPath)
+		}})
+	}
+	steps = append(steps, Step{Name: "service registration", Do: func() (func() error, error) {
+		if err := m.Service.Install(); err != nil {
+			return nil, err
+		}
+		return m.Service.Uninstall, nil
+	}})
+	warnings, err := runSteps(append(steps, m.Settings...))
+	for _, w := range warnings {
+		if m.Warn != nil {
+			m.Warn(w)
 		}
 	}
-	if err := m.Service.Install(); err != nil {
-		return fmt.Errorf("installer: install: %w", err)
-	}
-	if m.Prepare != nil { // the real OS, not a test
-		if err := afterInstall(); err != nil {
-			return fmt.Errorf("installer: %w", err)
-		}
+	if err != nil {
+		return fmt.Errorf("installer: install failed and was undone: %w", err)
 	}
 	return nil
 }

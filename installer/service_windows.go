@@ -4,10 +4,12 @@ package installer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/mgr"
@@ -16,13 +18,19 @@ import (
 // runWindowsService runs the agent under the Service Control Manager with
 // our own handler rather than kardianos/service's, because that one
 // accepts only stop and shutdown, and a reload arrives as "paramchange".
+//
+// It asks the Service Control Manager directly instead of guessing with
+// svc.IsWindowsService (a parent named services.exe in session 0): under
+// Wine the guess is wrong, the agent ran as a console program and the
+// service manager timed out waiting for it. The dispatcher answers at
+// once, with ERROR_FAILED_SERVICE_CONTROLLER_CONNECT, when this process
+// was not started as a service.
 func runWindowsService(run func(context.Context) error, reload func()) error {
-	isSvc, err := svc.IsWindowsService()
-	if err != nil || !isSvc {
-		return errNotWindowsService
-	}
 	h := &handler{run: run, reload: reload}
 	if err := svc.Run(Name, h); err != nil {
+		if errors.Is(err, windows.ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) {
+			return errNotWindowsService
+		}
 		return fmt.Errorf("installer: service: %w", err)
 	}
 	return h.err

@@ -65,7 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "backup":
 		return cmdBackup(args[1:], stdout, stderr)
 	case "setup-service": // the .msi's custom action; not for people
-		if err := installer.SetupInstalled(config.DefaultPath()); err != nil {
+		warn := func(msg string) { fmt.Fprintf(stderr, "tezgah setup-service: warning: %s\n", msg) }
+		if err := installer.SetupInstalled(config.DefaultPath(), warn); err != nil {
 			fmt.Fprintf(stderr, "tezgah setup-service: %v\n", err)
 			return 1
 		}

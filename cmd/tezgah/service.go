@@ -64,6 +64,7 @@ func cmdService(action string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tezgah %s: %v\n", action, err)
 		return 1
 	}
+	m.Warn = func(msg string) { fmt.Fprintf(stderr, "tezgah %s: warning: %s\n", action, msg) }
 	switch action {
 	case "status":
 		fmt.Fprintf(stdout, "tezgah service: %s\n", m.State())

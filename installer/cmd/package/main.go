@@ -13,7 +13,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha1"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -288,6 +290,25 @@ func buildDeb(ctx context.Context, o Options, stage, out, arch, bin string, man 
 	return target, nil
 }
 
+// UpgradeCode names tezgah in Windows Installer across every version;
+// it never changes.
+const UpgradeCode = "6f1c2b1e-7d1a-4c55-9a3e-2f6b0e1d7a41"
+
+// ProductCode is the .msi's ProductCode for version: a name-based UUID
+// (RFC 9562 version 5) in the UpgradeCode's namespace. The same version
+// is the same product however often it is rebuilt, so Windows Installer
+// repairs or refuses instead of installing it twice beside itself (as
+// Product Id="*" did); another version is another product, which
+// MajorUpgrade replaces.
+func ProductCode(version string) string {
+	ns, _ := hex.DecodeString(strings.ReplaceAll(UpgradeCode, "-", ""))
+	h := sha1.Sum(append(ns, "tezgah/windows/amd64/"+version...))
+	u := h[:16]
+	u[6] = u[6]&0x0f | 0x50 // version 5
+	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
+	return strings.ToUpper(fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16]))
+}
+
 // buildMSI fills in the WiX source and runs wixl.
 func buildMSI(ctx context.Context, o Options, stage, out, exe string) (string, error) {
 	wixl, err := exec.LookPath("wixl")
@@ -314,6 +335,7 @@ func buildMSI(ctx context.Context, o Options, stage, out, exe string) (string, e
 	t := template.Must(template.New("wxs").Parse(wxs))
 	if err := t.Execute(&src, map[string]string{
 		"Version": o.Version, "Exe": "tezgah.exe", "Example": "tezgah.example.toml",
+		"ProductCode": ProductCode(o.Version), "UpgradeCode": UpgradeCode,
 	}); err != nil {
 		return "", err
 	}
