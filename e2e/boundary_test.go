@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -548,4 +550,35 @@ func TestStatusShowsRegisters(t *testing.T) {
 		}
 		return conn && refused
 	}, func() string { b, _ := json.Marshal(v); return string(b) })
+}
+
+// The drop folder has its own namespace: a file's sale and a register's
+// sale with the same id are two requests, and the file's events name the
+// register "@filedrop".
+func TestFiledropOwnNamespace(t *testing.T) {
+	var cfg *config.Config
+	url, _, _ := boundaryAgent(t, iyzicosim.Options{}, func(c *config.Config) {
+		c.Filedrop.Enabled = true
+		c.Filedrop.StableFor.Duration = 50 * time.Millisecond
+		cfg = c
+	})
+	dir := agent.FiledropDir(cfg)
+	if err := os.WriteFile(filepath.Join(dir, "inbox", "day.json"), []byte(`{"type":"sale","id":"R1-1","terminal":"kasa-1","amount":"7.00"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, "the file's result", 30*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(dir, "done", "day.json.result.json"))
+		return err == nil
+	}, func() string { return "" })
+	r := connect(t, url, "")
+	r.send(sale("R1-1", "kasa-1"))
+	if ev := r.next(isType("accepted", "R1-1")); ev.Type != "accepted" || ev.Replay || ev.Register != "local" {
+		t.Fatalf("local's R1-1 after the file's: %+v", ev)
+	}
+	m := connect(t, url, "")
+	m.send(map[string]any{"type": "resume", "since": 0, "scope": "all"})
+	ev := m.next(func(e bEvent) bool { return e.Type == "result" })
+	if ev.Register != "@filedrop" || !strings.HasSuffix(ev.ID, ":R1-1") {
+		t.Fatalf("the file's result = %+v, want register @filedrop", ev)
+	}
 }
