@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -580,5 +581,57 @@ func TestFiledropOwnNamespace(t *testing.T) {
 	ev := m.next(func(e bEvent) bool { return e.Type == "result" })
 	if ev.Register != "@filedrop" || !strings.HasSuffix(ev.ID, ":R1-1") {
 		t.Fatalf("the file's result = %+v, want register @filedrop", ev)
+	}
+}
+
+// While the provider is unreachable, sales waiting on it may add up to
+// agent.max_outage_amount; past it a sale is busy at once and stored
+// nothing. Once the provider answers again the cap no longer applies.
+func TestOutageAmountCap(t *testing.T) {
+	url, base, sim := boundaryAgent(t, iyzicosim.Options{}, func(c *config.Config) {
+		c.Agent.MaxOutageAmount = map[string]string{"TRY": "30.00"}
+	})
+	sim.SetFaults(iyzicosim.Faults{FailRate5xx: 1})
+	r := connect(t, url, "kasa-pc-1")
+	amt := func(id, a string) map[string]any {
+		return map[string]any{"type": "sale", "id": id, "terminal": "kasa-1", "amount": a, "expires_in": 600}
+	}
+	r.send(amt("O1", "20.00"))
+	r.next(isType("accepted", "O1"))
+	// The first failed call tells the agent the provider is away (the
+	// status page says "failing" from the same observation).
+	var st struct{ Providers []struct{ Name, State string } }
+	testwait.For(t, "iyzico to be failing", 20*time.Second, func() bool {
+		resp, err := http.Get(base + "/api/status")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		json.NewDecoder(resp.Body).Decode(&st)
+		for _, p := range st.Providers {
+			if p.Name == "iyzico" && p.State == "failing" {
+				return true
+			}
+		}
+		return false
+	}, func() string { return fmt.Sprint(st) })
+	r.send(amt("O2", "15.00"))
+	if ev := r.next(isType("accepted", "O2")); ev.code() != "busy" || ev.Error.RetryAfterMS < 1 {
+		t.Fatalf("20.00 waiting + 15.00 over a 30.00 cap = %+v, want busy", ev)
+	}
+	r.send(amt("O3", "10.00"))
+	if ev := r.next(isType("accepted", "O3")); ev.Type != "accepted" {
+		t.Fatalf("20.00 + 10.00 within the cap = %+v", ev)
+	}
+	r.send(map[string]any{"type": "query", "id": "O2"})
+	if ev := r.next(isType("none", "O2")); ev.code() != "not_found" {
+		t.Fatalf("busy O2 was stored: %+v", ev)
+	}
+	sim.SetFaults(iyzicosim.Faults{})
+	r.next(isType("result", "O1"))
+	r.next(isType("result", "O3"))
+	r.send(amt("O4", "500.00"))
+	if ev := r.next(isType("accepted", "O4")); ev.Type != "accepted" {
+		t.Fatalf("a sale after the outage = %+v", ev)
 	}
 }
