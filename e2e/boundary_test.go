@@ -600,7 +600,9 @@ func TestOutageAmountCap(t *testing.T) {
 	r.next(isType("accepted", "O1"))
 	// The first failed call tells the agent the provider is away (the
 	// status page says "failing" from the same observation).
-	var st struct{ Providers []struct{ Name, State string } }
+	var st struct {
+		Providers []struct{ Name, State string }
+	}
 	testwait.For(t, "iyzico to be failing", 20*time.Second, func() bool {
 		resp, err := http.Get(base + "/api/status")
 		if err != nil {
