@@ -96,7 +96,7 @@ func (a *Agent) overBound(ctx context.Context, c protocol.Command) *protocol.Err
 	cfg := &a.cfg.Agent
 	if w := a.store.ExpectedWait(); w > cfg.MaxAcceptWait.Duration {
 		return busy(min(max(w, minRetryAfter), maxRetryAfter),
-			"the agent is storing more commands than it can accept within %v; nothing was stored, send the same command again after retry_after_ms", cfg.MaxAcceptWait.Duration)
+			"the agent cannot store more commands within %v now (agent.max_accept_wait); nothing was stored, send the same command again after retry_after_ms", cfg.MaxAcceptWait.Duration)
 	}
 	if n := a.store.PendingCount(c.Terminal); n >= cfg.MaxQueuedPerTerminal {
 		return busy(terminalRetryAfter,

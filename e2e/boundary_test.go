@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -416,10 +417,23 @@ func TestHTTPDoorToken(t *testing.T) {
 // its bound, accepted or busy; none waits in silence, and a busy sale is
 // not stored.
 func TestOverloadAnswersBusyAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		perTerm int
+		reason  string // in the busy message
+	}{
+		{"writer backlog", 1 << 20, "max_accept_wait"},
+		{"terminal queue", 40, "max_queued_per_terminal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { overload(t, tc.perTerm, tc.reason) })
+	}
+}
+
+func overload(t *testing.T, perTerminal int, reason string) {
 	const bound = 100 * time.Millisecond
 	url, _, _ := boundaryAgent(t, iyzicosim.Options{}, func(c *config.Config) {
 		c.Agent.MaxAcceptWait.Duration = bound
-		c.Agent.MaxQueuedPerTerminal = 40
+		c.Agent.MaxQueuedPerTerminal = perTerminal
 	})
 	const conns, each = 48, 25
 	// Slack for a loaded, race-instrumented test machine: the bound is
@@ -428,6 +442,8 @@ func TestOverloadAnswersBusyAtOnce(t *testing.T) {
 	const slack = 3 * time.Second
 	type outcome struct {
 		accepted, busy int
+		reasons        map[string]int
+		lat            map[string][]time.Duration // by answer
 		worst          time.Duration
 		busyIDs        []string
 		problems       []string
@@ -463,11 +479,23 @@ func TestOverloadAnswersBusyAtOnce(t *testing.T) {
 					}
 					took := time.Since(t0)
 					out[c].worst = max(out[c].worst, took)
+					if out[c].lat == nil {
+						out[c].lat = map[string][]time.Duration{}
+					}
+					out[c].lat[ev.Type+ev.code()] = append(out[c].lat[ev.Type+ev.code()], took)
 					switch {
 					case ev.Type == "accepted":
 						out[c].accepted++
 					case ev.code() == "busy" && ev.Error.RetryAfterMS >= 1:
 						out[c].busy++
+						if out[c].reasons == nil {
+							out[c].reasons = map[string]int{}
+						}
+						for _, r := range []string{"max_accept_wait", "max_queued_per_terminal"} {
+							if strings.Contains(ev.Error.Message, r) {
+								out[c].reasons[r]++
+							}
+						}
 						out[c].busyIDs = append(out[c].busyIDs, id)
 					default:
 						out[c].problems = append(out[c].problems, id+": "+ev.code())
@@ -480,23 +508,35 @@ func TestOverloadAnswersBusyAtOnce(t *testing.T) {
 	wg.Wait()
 	var accepted, busy int
 	var worst time.Duration
+	reasons := map[string]int{}
+	lat := map[string][]time.Duration{}
 	for c, o := range out {
 		for _, p := range o.problems {
 			t.Errorf("register %d: %s", c, p)
 		}
 		accepted += o.accepted
 		busy += o.busy
+		for r, n := range o.reasons {
+			reasons[r] += n
+		}
+		for k, l := range o.lat {
+			lat[k] = append(lat[k], l...)
+		}
 		worst = max(worst, o.worst)
 	}
-	t.Logf("%d sales: %d accepted, %d busy; slowest answer %v (bound %v)", conns*each, accepted, busy, worst, bound)
+	t.Logf("%d sales: %d accepted, %d busy %v; slowest answer %v (bound %v)", conns*each, accepted, busy, reasons, worst, bound)
+	for k, l := range lat {
+		slices.Sort(l)
+		t.Logf("%s: p50 %v, p99 %v, max %v", k, l[len(l)/2], l[len(l)*99/100], l[len(l)-1])
+	}
 	if accepted+busy != conns*each {
 		t.Fatalf("%d answered of %d", accepted+busy, conns*each)
 	}
 	if worst > bound+slack {
 		t.Fatalf("slowest answer %v: past the bound %v (+%v slack)", worst, bound, slack)
 	}
-	if busy == 0 {
-		t.Fatal("no sale was refused busy: the load did not pass the bounds")
+	if reasons[reason] == 0 {
+		t.Fatalf("no sale was refused busy for %s: the load did not pass that bound", reason)
 	}
 	// A busy sale was not stored.
 	for c, o := range out {
