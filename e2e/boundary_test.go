@@ -677,3 +677,27 @@ func TestOutageAmountCap(t *testing.T) {
 		t.Fatalf("a sale after the outage = %+v", ev)
 	}
 }
+
+// The issue's repro, as written: `tezgah run --demo`, a sale on the
+// Paywall terminal kasa-3, "cancel" as soon as "state: sending" arrives.
+// Whatever the cancel's answer, the sale's result reaches the connection
+// that sent it.
+func TestDemoPaywallCancelWhileSending(t *testing.T) {
+	cfg := config.Demo()
+	cfg.Filedrop.Enabled = false
+	url := agenttest.Run(t, cfg, agent.Options{Version: "test", Demo: true})
+	r := connect(t, url, "")
+	r.send(map[string]any{"type": "sale", "id": "PW-1", "terminal": "kasa-3", "amount": "12.00",
+		"items": []map[string]any{{"name": "Çay", "quantity": "1", "amount": "12.00", "vat_rate": 20}}})
+	first := r.next(func(e bEvent) bool { return e.ID == "PW-1" })
+	if first.Type != "accepted" {
+		t.Fatalf("sale: %+v", first)
+	}
+	r.next(func(e bEvent) bool { return e.ID == "PW-1" && e.State == "sending" })
+	r.send(map[string]any{"type": "cancel", "id": "PW-1"})
+	res := r.next(func(e bEvent) bool { return e.ID == "PW-1" && e.Type == "result" })
+	if res.Replay || res.Register != "local" {
+		t.Fatalf("result: %+v", res)
+	}
+	t.Logf("cancel while sending: %+v", r.seen())
+}
