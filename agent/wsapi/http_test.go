@@ -22,7 +22,7 @@ func FuzzHTTPDoor(f *testing.F) {
 	f.Add(`{"type":"query","id":"R1"}`, "bad name!", "../x", "-1")
 	f.Add(`{"type":"ping"}`, "a", "R1%00", "1.5")
 	f.Add(`not json`, "", "", "")
-	s, _, _ := newServer(f, Options{})
+	s, _, _ := newServer(f, Options{Rate: 1e9, Burst: 1 << 30}) // the limit is not what is fuzzed
 	f.Fuzz(func(t *testing.T, body, register, id, wait string) {
 		check := func(w *httptest.ResponseRecorder) {
 			var ev protocol.Event
@@ -39,7 +39,7 @@ func FuzzHTTPDoor(f *testing.F) {
 			}
 		}
 		r := httptest.NewRequest("POST", "/v1/commands", strings.NewReader(body))
-		r.RemoteAddr = "127.0.0.1:5000"
+		r.RemoteAddr, r.Host = "127.0.0.1:5000", "127.0.0.1:8417"
 		r.Header.Set(HeaderRegister, register)
 		w := httptest.NewRecorder()
 		s.ServeCommands(w, r)
@@ -49,10 +49,35 @@ func FuzzHTTPDoor(f *testing.F) {
 		}
 		r = httptest.NewRequest("GET", "/v1/requests/x?wait="+url.QueryEscape(wait), nil)
 		r.URL.Path = "/v1/requests/" + id
-		r.RemoteAddr = "127.0.0.1:5000"
+		r.RemoteAddr, r.Host = "127.0.0.1:5000", "127.0.0.1:8417"
 		r.Header.Set(HeaderRegister, register)
 		w = httptest.NewRecorder()
 		s.ServeRequests(w, r)
 		check(w)
 	})
+}
+
+// The HTTP door shares the address's rate limit with its WebSocket
+// connections: past it, 429 rate_limited with Retry-After.
+func TestHTTPDoorRateLimit(t *testing.T) {
+	s, ts, _ := newServer(t, Options{Rate: 0.001, Burst: 2})
+	c := dial(t, ts, nil)
+	c.WriteJSON(map[string]string{"type": "ping"}) // one from the WebSocket
+	if ev := read(t, c); ev.Type != "pong" {
+		t.Fatalf("%+v", ev)
+	}
+	post := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/v1/commands", strings.NewReader(`{"type":"ping"}`))
+		r.RemoteAddr, r.Host = "127.0.0.1:5000", "127.0.0.1:8417"
+		w := httptest.NewRecorder()
+		s.ServeCommands(w, r)
+		return w
+	}
+	if w := post(); w.Code != http.StatusOK {
+		t.Fatalf("second command: %d %s", w.Code, w.Body)
+	}
+	w := post()
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), protocol.CodeRateLimited) {
+		t.Fatalf("third command: %d %v %s", w.Code, w.Header(), w.Body)
+	}
 }
