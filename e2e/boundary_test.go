@@ -196,6 +196,16 @@ func TestTwoRegistersSameID(t *testing.T) {
 	if q := l.next(isType("none", "R1-1")); q.code() != "not_found" {
 		t.Fatalf("local's query of R1-1 = %+v, want not_found", q)
 	}
+	// A call's original_id is looked up among the caller's own ids.
+	call := map[string]any{"type": "call", "id": "c-1", "terminal": "kasa-1", "op": "transaction_status", "params": map[string]any{"original_id": "R1-1"}}
+	l.send(call)
+	if ev := l.next(func(e bEvent) bool { return e.ID == "c-1" }); ev.code() != "unknown_original" {
+		t.Fatalf("local's call on R1-1 = %+v, want unknown_original", ev)
+	}
+	a.send(call)
+	if ev := a.next(func(e bEvent) bool { return e.ID == "c-1" }); ev.Type != "reply" {
+		t.Fatalf("kasa-pc-1's call on its R1-1 = %+v", ev)
+	}
 	// A refund names the same register's sale.
 	b.send(map[string]any{"type": "refund", "id": "R1-2", "terminal": "kasa-1", "original_id": "R1-1", "amount": "10.00"})
 	if r := b.next(isType("result", "R1-2")); r.Status != "approved" {
