@@ -713,3 +713,28 @@ func TestDemoPaywallCancelWhileSending(t *testing.T) {
 	}
 	t.Logf("cancel while sending: %+v", r.seen())
 }
+
+// How a client kit gets a deterministic busy from a real agent
+// (NOTES-16a.md): a per-terminal cap of 1 and a provider nobody listens
+// for, so the first sale waits and every other sale on that terminal is
+// busy until it expires.
+func TestBusyDeterministicForClientKits(t *testing.T) {
+	_, base, _ := boundaryAgent(t, iyzicosim.Options{}, func(c *config.Config) {
+		c.Iyzico.BaseURL = "http://127.0.0.1:9" // discard port: connection refused, nothing ever sent
+		c.Agent.MaxQueuedPerTerminal = 1
+	})
+	h := named("kit")
+	if code, _, ev := post(t, base, h, `{"type":"sale","id":"K1","terminal":"kasa-1","amount":"1.00","expires_in":600}`); code != http.StatusAccepted {
+		t.Fatalf("first sale = %d %+v", code, ev)
+	}
+	for i := range 3 {
+		code, hdr, ev := post(t, base, h, `{"type":"sale","id":"K2","terminal":"kasa-1","amount":"1.00"}`)
+		if code != http.StatusServiceUnavailable || ev.code() != "busy" || ev.Error.RetryAfterMS != 1000 || hdr.Get("Retry-After") != "1" {
+			t.Fatalf("try %d of the second sale = %d %v %+v", i, code, hdr, ev)
+		}
+	}
+	// The other terminal is free.
+	if code, _, ev := post(t, base, h, `{"type":"sale","id":"K3","terminal":"kasa-2","amount":"1.00"}`); code != http.StatusAccepted {
+		t.Fatalf("kasa-2 = %d %+v", code, ev)
+	}
+}
