@@ -133,7 +133,7 @@ func TestPaywallCancelWithdraws(t *testing.T) {
 	// Wait until the PaymentRequestId is stored: then the sale is on the
 	// terminal's queue at Paywall.
 	testwait.For(t, "the PaymentRequestId to be stored", 10*time.Second, func() bool {
-		r, _, err := a.store.Get(context.Background(), "W1")
+		r, _, err := a.store.Get(context.Background(), "", "W1")
 		return err == nil && r.ProviderRef != ""
 	}, nil)
 	clk.Add(6 * time.Second) // past the 5-second rule, before pick-up
@@ -214,7 +214,7 @@ func TestPaywallDeadlineRollsBack(t *testing.T) {
 	c.send(`{"type":"sale","id":"E1","terminal":"kasa-9","amount":"12.00","expires_in":2}`)
 	c.until("accepted", "E1")
 	testwait.For(t, "the PaymentRequestId to be stored", 10*time.Second, func() bool {
-		r, _, err := h.a.store.Get(context.Background(), "E1")
+		r, _, err := h.a.store.Get(context.Background(), "", "E1")
 		return err == nil && r.ProviderRef != ""
 	}, nil)
 	clk.Add(5500 * time.Millisecond) // past the deadline and the 5-second rule, before pick-up

@@ -23,8 +23,9 @@ type event struct {
 		PaymentID string `json:"payment_id"`
 	} `json:"payment"`
 	Error *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
+		Code         string `json:"code"`
+		Message      string `json:"message"`
+		RetryAfterMS int    `json:"retry_after_ms"`
 	} `json:"error"`
 }
 
@@ -32,9 +33,16 @@ type event struct {
 // it processed, resumes from it on every reconnect, and sends again (same
 // id, same body) every command it has not seen "accepted" for.
 type register struct {
-	t    *testing.T
-	url  func() string
-	cmds map[string][]byte // id -> command
+	t *testing.T
+	// name, when set, is sent in a hello first on every connection; the
+	// register then resumes in its own scope (issue 16).
+	name string
+	// processed counts the non-replay results taken per id: following
+	// the cursor rule (keep the highest seq of non-replay events, resume
+	// from it) a register processes each result exactly once.
+	processed map[string]int
+	url       func() string
+	cmds      map[string][]byte // id -> command
 	// deps holds, for a command that names another (a refund its sale),
 	// the id it must not be sent before: the agent refuses an original it
 	// has not accepted yet.
@@ -52,10 +60,11 @@ type register struct {
 	// ("nothing was stored, send it again"): sent again after a pause.
 	limited map[string]bool
 	slowed  chan struct{} // signalled when limited grows
+	pause   time.Duration // how long to wait before sending those again
 }
 
 func newRegister(t *testing.T, url func() string) *register {
-	return &register{t: t, url: url, cmds: map[string][]byte{}, deps: map[string]string{}, accepted: map[string]bool{}, acceptSeq: map[string]int64{},
+	return &register{t: t, url: url, processed: map[string]int{}, cmds: map[string][]byte{}, deps: map[string]string{}, accepted: map[string]bool{}, acceptSeq: map[string]int64{},
 		results: map[string]event{}, changed: make(chan struct{}, 1), limited: map[string]bool{}, slowed: make(chan struct{}, 1)}
 }
 
@@ -114,6 +123,11 @@ func (r *register) session(ctx context.Context) {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
+	if r.name != "" {
+		if err := c.WriteJSON(map[string]any{"type": "hello", "register": r.name}); err != nil {
+			return
+		}
+	}
 	r.mu.Lock()
 	since := r.lastSeq
 	r.mu.Unlock()
@@ -137,12 +151,17 @@ func (r *register) session(ctx context.Context) {
 				return
 			case <-r.changed:
 			case <-r.slowed:
-				// Refused for sending too fast: pause as a register
-				// would, then send those again.
+				// Refused for sending too fast, or busy: pause as a
+				// register would (busy says how long), then send those
+				// again.
+				r.mu.Lock()
+				pause := max(r.pause, 100*time.Millisecond)
+				r.pause = 0
+				r.mu.Unlock()
 				select {
 				case <-sctx.Done():
 					return
-				case <-time.After(100 * time.Millisecond):
+				case <-time.After(pause):
 				}
 			}
 		}
@@ -178,13 +197,22 @@ func (r *register) observe(ev event) {
 		}
 	case "result":
 		r.accepted[ev.ID] = true
+		if !ev.Replay {
+			if r.processed[ev.ID]++; r.processed[ev.ID] > 1 {
+				r.problems = append(r.problems, fmt.Sprintf("%s: result processed %d times (seq %d)", ev.ID, r.processed[ev.ID], ev.Seq))
+			}
+		}
 		if prev, ok := r.results[ev.ID]; ok && (prev.Status != ev.Status || prev.Payment.PaymentID != ev.Payment.PaymentID) {
 			r.problems = append(r.problems, fmt.Sprintf("%s: result changed from %s/%s to %s/%s", ev.ID, prev.Status, prev.Payment.PaymentID, ev.Status, ev.Payment.PaymentID))
 		}
 		r.results[ev.ID] = ev
 	case "error":
-		if ev.Error != nil && ev.Error.Code == "rate_limited" && !r.accepted[ev.ID] {
+		// rate_limited and busy both say "nothing was stored, send it
+		// again" (busy after retry_after_ms; the pause below is longer
+		// than this harness's agents ask for).
+		if ev.Error != nil && (ev.Error.Code == "rate_limited" || ev.Error.Code == "busy") && !r.accepted[ev.ID] {
 			r.limited[ev.ID] = true
+			r.pause = max(r.pause, time.Duration(ev.Error.RetryAfterMS)*time.Millisecond)
 			select {
 			case r.slowed <- struct{}{}:
 			default:

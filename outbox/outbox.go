@@ -25,6 +25,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
@@ -77,8 +78,17 @@ type Store struct {
 	stop chan struct{}
 	done chan struct{}
 
-	mu      sync.Mutex // guards lastSeq, ring, ringLen, changed, closed
+	// inflight counts operations submitted and not yet committed;
+	// waited and commitTook are the recent wait of an operation and time
+	// of a commit, in ns (load.go).
+	inflight   atomic.Int64
+	waited     atomic.Int64
+	commitTook atomic.Int64
+
+	mu      sync.Mutex // guards lastSeq, ring, ringLen, changed, closed, pending
 	lastSeq int64
+	// pending counts each terminal's requests that are not final.
+	pending map[string]int
 	// ring is a circular buffer of the most recent events: the ringLen
 	// events up to lastSeq, the one with seq q at ring[q%len(ring)].
 	// Seqs are gapless, so no search is needed. (Shifting a slice down
@@ -145,6 +155,7 @@ func Open(path string, opts Options) (*Store, error) {
 		done:      make(chan struct{}),
 		ring:      make([]Event, opts.RingSize),
 		changed:   make(chan struct{}),
+		pending:   map[string]int{},
 	}
 	// The log's high-water mark, not just its newest row: when pruning
 	// has emptied the log, seqs must still go on from where registers
@@ -155,6 +166,10 @@ func Open(path string, opts Options) (*Store, error) {
 		COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0))`).Scan(&s.lastSeq); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("outbox: open %s: last seq: %w", path, err)
+	}
+	if err := s.countPending(); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
 	}
 	s.bound.stmts = map[string]*sql.Stmt{}
 	go s.writer()
@@ -188,6 +203,7 @@ func (s *Store) closeDBs() error {
 // transaction and may append events. Its fn may run twice (see commit),
 // so it must keep no state across runs.
 type op struct {
+	at     time.Time // submitted
 	fn     func(w *wtx) error
 	err    error
 	events []Event
@@ -270,7 +286,7 @@ func (s *Store) do(ctx context.Context, fn func(w *wtx) error) ([]Event, error) 
 
 // submit hands fn to the writer; o.done closes once it has run.
 func (s *Store) submit(ctx context.Context, fn func(w *wtx) error) (*op, error) {
-	o := &op{fn: fn, done: make(chan struct{})}
+	o := &op{at: time.Now(), fn: fn, done: make(chan struct{})}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -278,11 +294,15 @@ func (s *Store) submit(ctx context.Context, fn func(w *wtx) error) (*op, error) 
 	}
 	s.submitting.Add(1)
 	s.mu.Unlock()
+	// Counted until the writer finishes it, not until its caller stops
+	// waiting: Ping may stop waiting first.
+	s.inflight.Add(1)
 	select {
 	case s.ops <- o:
 		s.submitting.Done()
 	case <-ctx.Done():
 		s.submitting.Done()
+		s.inflight.Add(-1)
 		return nil, ctx.Err()
 	}
 	return o, nil
@@ -315,7 +335,9 @@ func (s *Store) writer() {
 				break fill
 			}
 		}
+		t0 := time.Now()
 		s.commit(batch)
+		s.noteCommit(t0, time.Now(), batch)
 		if len(s.toPrepare) > 0 {
 			s.prepare()
 		}
@@ -349,6 +371,7 @@ func (s *Store) run(batch []*op, savepoints bool) bool {
 				o.err = err
 				o.events = nil
 			}
+			s.inflight.Add(-1)
 			close(o.done)
 		}
 	}
@@ -430,6 +453,7 @@ func (s *Store) publish(evs []Event) {
 	}
 	for _, e := range evs {
 		s.ring[e.Seq%int64(len(s.ring))] = e
+		s.countEvent(e)
 	}
 	s.ringLen = min(s.ringLen+len(evs), len(s.ring))
 	s.lastSeq = evs[len(evs)-1].Seq

@@ -272,7 +272,8 @@ func (m *Metrics) Paused(provider string, until time.Time) {
 
 // Delivered implements wsapi.Observer: a register has been sent the
 // result of request id, whose event is seq.
-func (m *Metrics) Delivered(id string, seq int64) {
+func (m *Metrics) Delivered(register, id string, seq int64) {
+	id = deliveryKey(register, id)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.undelivered[id]; ok {
@@ -306,7 +307,8 @@ func (m *Metrics) startCounting(seq int64) {
 
 // resultFinal notes a result counted from the event log as waiting for a
 // register, unless one has already been sent it.
-func (m *Metrics) resultFinal(id string, seq int64) {
+func (m *Metrics) resultFinal(register, id string, seq int64) {
+	id = deliveryKey(register, id)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.counted = max(m.counted, seq)
@@ -318,6 +320,9 @@ func (m *Metrics) resultFinal(id string, seq int64) {
 		m.undelivered[id] = m.now()
 	}
 }
+
+// deliveryKey names a request across registers: ids are per register.
+func deliveryKey(register, id string) string { return register + "\x00" + id }
 
 // deliveryCollector exports the undelivered results at scrape time.
 type deliveryCollector struct{ m *Metrics }
@@ -432,7 +437,7 @@ func (m *Metrics) countEvents(ctx context.Context, store Store, evs []outbox.Eve
 			m.accepted.WithLabelValues(providerOf[t], t).Inc()
 		case outbox.EventResult:
 			m.results.WithLabelValues(providerOf[t], t, string(e.State)).Inc()
-			m.resultFinal(e.ID, e.Seq)
+			m.resultFinal(e.Register, e.ID, e.Seq)
 		}
 	}
 	return nil

@@ -53,16 +53,16 @@ func TestCountEventsLooksUpOldEventsTerminal(t *testing.T) {
 func TestUndeliveredBookkeeping(t *testing.T) {
 	now := time.Unix(1000, 0)
 	m := NewMetrics("test", func() time.Time { return now })
-	m.startCounting(10)    // results up to seq 10 were final before this process
-	m.Delivered("OLD", 7)  // a replay of one: nothing to remember
-	m.resultFinal("A", 11) // counted, then delivered
-	m.Delivered("B", 12)   // delivered, then counted
-	m.resultFinal("B", 12)
-	m.resultFinal("C", 13) // nobody came
+	m.startCounting(10)             // results up to seq 10 were final before this process
+	m.Delivered("local", "OLD", 7)  // a replay of one: nothing to remember
+	m.resultFinal("local", "A", 11) // counted, then delivered
+	m.Delivered("local", "B", 12)   // delivered, then counted
+	m.resultFinal("local", "B", 12)
+	m.resultFinal("local", "C", 13) // nobody came
 	now = now.Add(90 * time.Second)
-	m.Delivered("A", 11)
-	m.Delivered("A", 11) // a second connection, or a query: already delivered
-	if n := len(m.undelivered); n != 1 || m.undelivered["C"].IsZero() {
+	m.Delivered("local", "A", 11)
+	m.Delivered("local", "A", 11) // a second connection, or a query: already delivered
+	if n := len(m.undelivered); n != 1 || m.undelivered[deliveryKey("local", "C")].IsZero() {
 		t.Errorf("undelivered = %v, want only C", m.undelivered)
 	}
 	if len(m.early) != 0 {
@@ -77,19 +77,19 @@ func TestUndeliveredBookkeeping(t *testing.T) {
 	// results never counted (pruned meanwhile) stay bounded and go once
 	// the count has passed them.
 	for i := range 3 * maxEarly {
-		m.Delivered(fmt.Sprint("old-", i), int64(1+i%10))
+		m.Delivered("local", fmt.Sprint("old-", i), int64(1+i%10))
 	}
 	if len(m.early) != 0 {
 		t.Errorf("early = %d entries after replays", len(m.early))
 	}
 	for i := range 3 * maxEarly {
-		m.Delivered(fmt.Sprint("new-", i), int64(100+i))
+		m.Delivered("local", fmt.Sprint("new-", i), int64(100+i))
 	}
 	if len(m.early) > maxEarly {
 		t.Errorf("early grew to %d", len(m.early))
 	}
-	m.resultFinal("D", int64(100+3*maxEarly))
-	m.Delivered("E", int64(200+3*maxEarly))
+	m.resultFinal("local", "D", int64(100+3*maxEarly))
+	m.Delivered("local", "E", int64(200+3*maxEarly))
 	if len(m.early) != 1 {
 		t.Errorf("early = %d entries, want only E once the count passed the rest", len(m.early))
 	}
@@ -114,5 +114,17 @@ func TestScrapeCountsReadErrors(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.dbErrors.WithLabelValues(DBRead)); got != 1 {
 		t.Errorf("read errors = %v, want 1", got)
+	}
+}
+
+// Ids are per register: one register's R1-1 delivered says nothing of
+// another's.
+func TestUndeliveredPerRegister(t *testing.T) {
+	m := NewMetrics("test", time.Now)
+	m.resultFinal("kasa-pc-1", "R1-1", 1)
+	m.resultFinal("kasa-pc-2", "R1-1", 2)
+	m.Delivered("kasa-pc-1", "R1-1", 1)
+	if _, ok := m.undelivered[deliveryKey("kasa-pc-2", "R1-1")]; !ok || len(m.undelivered) != 1 {
+		t.Fatalf("undelivered = %v, want kasa-pc-2's R1-1 only", m.undelivered)
 	}
 }
