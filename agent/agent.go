@@ -239,8 +239,8 @@ func (a *Agent) startFiledrop(ctx context.Context, bg *sync.WaitGroup) error {
 	}
 	f, err := filedrop.New(a, filedrop.Options{
 		Dir: FiledropDir(a.cfg), StableFor: fd.StableFor.Duration, Rescan: fd.Rescan.Duration,
-		Policy: fd.Policy, ResultFormats: fd.ResultFormats,
-		Terminals: sortedKeys(a.terminals), Log: a.log, Now: a.opts.Now,
+		Poll: fd.Poll, Policy: fd.Policy, ResultFormats: fd.ResultFormats,
+		Log: a.log, Now: a.opts.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -286,19 +286,7 @@ func (a *Agent) prune(ctx context.Context) {
 func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, bool, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if _, ok := a.terminals[c.Terminal]; !ok {
-		return outbox.Event{}, false, protocol.Errorf(protocol.CodeUnknownTerminal, "terminal",
-			"no terminal %q; this agent has %s", c.Terminal, a.terminalNames())
-	}
-	if c.OriginalID != "" {
-		if err := a.checkOriginal(ctx, c); err != nil {
-			return outbox.Event{}, false, err
-		}
-	}
-	if err := a.validate(c); err != nil {
-		return outbox.Event{}, false, err
-	}
-	if err := a.checkCard(c); err != nil {
+	if err := a.admit(ctx, c); err != nil {
 		return outbox.Event{}, false, err
 	}
 	req := outbox.NewRequest{ID: c.ID, Terminal: c.Terminal, Op: c.Type, Body: c.Canonical(), OriginalID: c.OriginalID}
@@ -324,6 +312,33 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 		a.disp.Wake(c.Terminal)
 	}
 	return ev, existing, nil
+}
+
+// Check implements filedrop.Backend: every check Submit makes before
+// storing, storing nothing, so the file drop judges a whole file first.
+func (a *Agent) Check(ctx context.Context, c protocol.Command) error {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.admit(ctx, c)
+}
+
+// admit is the one gate of a request before it is stored, for both front
+// doors: the terminal, the original it names, what the terminal's
+// provider accepts, and card data only where it belongs. a.mu is held.
+func (a *Agent) admit(ctx context.Context, c protocol.Command) error {
+	if _, ok := a.terminals[c.Terminal]; !ok {
+		return protocol.Errorf(protocol.CodeUnknownTerminal, "terminal",
+			"no terminal %q; this agent has %s", c.Terminal, a.terminalNames())
+	}
+	if c.OriginalID != "" {
+		if err := a.checkOriginal(ctx, c); err != nil {
+			return err
+		}
+	}
+	if err := a.validate(c); err != nil {
+		return err
+	}
+	return a.checkCard(c)
 }
 
 // validate lets the terminal's adapter refuse what its provider cannot

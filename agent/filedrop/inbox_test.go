@@ -1,0 +1,156 @@
+package filedrop_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tezgah/tezgah/agent/config"
+	"github.com/tezgah/tezgah/agent/filedrop"
+	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
+	"github.com/tezgah/tezgah/internal/testwait"
+)
+
+// TestAllOrNothingProviderChecks: a command the provider's adapter
+// refuses when it is stored — protocol.md's own "Elma 0.5 KGM" line on a
+// VUK 507 terminal, which takes whole quantities only — stops the whole
+// file under all_or_nothing before anything of it is stored. Before, the
+// other sale and the end of day ran.
+func TestAllOrNothingProviderChecks(t *testing.T) {
+	e := startAgent(t, nil)
+	const name = "elma.ndjson"
+	e.drop(t, name, []byte(`{"type":"sale","id":"S-1","terminal":"kasa-1","amount":"20.00"}
+{"type":"sale","id":"R1-000130","terminal":"kasa-1","amount":"150.50","items":[{"name":"Saç Tıraşı","quantity":"1","unit_price":"100.00","amount":"100.00","vat_rate":20,"unit":"C62","code":"869000"},{"name":"Elma","quantity":"0.5","amount":"50.50","vat_rate":1,"unit":"KGM"}],"customer":{"type":"individual","first_name":"Eda","last_name":"Yılmaz","identity_number":"12345678901"}}
+{"type":"end_of_day","terminal":"kasa-1"}
+`))
+	got := e.errorFile(t, "failed", name)
+	if !strings.Contains(got, "line 2, field items[1].quantity: invalid_field") || !strings.Contains(got, "its other 2 commands were checked") {
+		t.Errorf("error file:\n%s", got)
+	}
+	if l := e.sim.Ledger(); len(l) != 0 {
+		t.Errorf("part of an all_or_nothing file ran: %+v", l)
+	}
+	if n := e.sim.Hits("/v2/terminal-host/gmu/payment"); n != 0 {
+		t.Errorf("%d sales reached the terminal", n)
+	}
+}
+
+// TestNotAFile: a folder or a symbolic link put into inbox/ is answered
+// like a bad file — moved to failed/ with an error file saying why — and
+// a link is never followed: the file it points to stays untouched and is
+// not run. Before, both stayed in inbox/ forever with no word.
+func TestNotAFile(t *testing.T) {
+	e := startAgent(t, nil)
+	inbox := filepath.Join(e.dir, "inbox")
+	outside := filepath.Join(t.TempDir(), "outside.json")
+	content := fixture(t, "eod.json")
+	if err := os.WriteFile(outside, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(inbox, "link.json")); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	if err := os.Mkdir(filepath.Join(inbox, "gun-sonu.json"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(inbox, "gun-sonu.json", "eod.json"), content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"link.json":     "not_a_file: it is a symbolic link",
+		"gun-sonu.json": "not_a_file: it is a folder",
+	} {
+		// The error file is written before the entry moves.
+		testwait.For(t, name+" in failed/", 60*time.Second, func() bool {
+			_, err := os.Lstat(filepath.Join(e.dir, "failed", name))
+			return err == nil
+		}, nil)
+		if got := string(wait(t, filepath.Join(e.dir, "failed", name+".error.txt"), time.Second)); !strings.Contains(got, want) {
+			t.Errorf("%s: error file:\n%s", name, got)
+		}
+	}
+	if fi, err := os.Lstat(filepath.Join(e.dir, "failed", "link.json")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link itself is not in failed/: %v %v", fi, err)
+	}
+	if b, err := os.ReadFile(outside); err != nil || string(b) != string(content) {
+		t.Errorf("the link's target was touched: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "failed", "gun-sonu.json", "eod.json")); err != nil {
+		t.Errorf("the folder was not moved whole: %v", err)
+	}
+	if l := e.sim.Ledger(); len(l) != 0 {
+		t.Errorf("something ran: %+v", l)
+	}
+}
+
+// TestChangedWhileProcessing: a file taken while its writer paused, and
+// appended to while its commands run, is stopped and reported as
+// changed_while_processing: the commands stored are in the result with
+// their results, and the error file says what was added did not run.
+// Before, the appended lines were silently dropped.
+func TestChangedWhileProcessing(t *testing.T) {
+	e := startAgent(t, nil)
+	// The terminal takes its time, so the file is still being run when
+	// the writer comes back.
+	e.sim.SetFaults(iyzicosim.Faults{Latency: 5 * time.Second})
+	const name = "yarim.ndjson"
+	path := filepath.Join(e.dir, "inbox", name)
+	first := `{"type":"sale","id":"S-1","terminal":"kasa-1","amount":"11.00"}` + "\n" +
+		`{"type":"sale","id":"S-2","terminal":"kasa-1","amount":"12.00"}` + "\n"
+	if err := os.WriteFile(path, []byte(first), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, "the first sale to reach the terminal", 60*time.Second, func() bool {
+		return e.sim.Hits("/v2/terminal-host/gmu/payment") > 0
+	}, nil)
+	f, err := os.OpenFile(filepath.Join(e.dir, "processing", name), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err) // the writer's handle follows the file on Windows and Unix alike
+	}
+	f.WriteString(`{"type":"sale","id":"S-3","terminal":"kasa-1","amount":"13.00"}` + "\n" +
+		`{"type":"end_of_day","terminal":"kasa-1"}` + "\n")
+	f.Close()
+	e.sim.SetFaults(iyzicosim.Faults{})
+
+	r := e.result(t, name)
+	if r.Error == nil || r.Error.Code != filedrop.CodeChangedWhileProcessing {
+		t.Fatalf("result error %+v, want %s", r.Error, filedrop.CodeChangedWhileProcessing)
+	}
+	if len(r.Commands) != 2 {
+		t.Fatalf("result has %d commands, want the 2 taken: %+v", len(r.Commands), r.Commands)
+	}
+	for _, c := range r.Commands {
+		if c.Status != "approved" && c.Status != filedrop.StatusNotRun {
+			t.Errorf("line %d: %s", c.Line, c.Status)
+		}
+	}
+	if r.Commands[0].Status != "approved" {
+		t.Errorf("line 1, stored before the change, is %s", r.Commands[0].Status)
+	}
+	approved := strings.Count(statuses(r), "approved")
+	if n := len(e.sim.Ledger()); n != approved {
+		t.Errorf("ledger %d, result reports %d approved", n, approved)
+	}
+	got := string(wait(t, filepath.Join(e.dir, "done", name+".error.txt"), time.Second))
+	if !strings.Contains(got, "changed_while_processing") || !strings.Contains(got, "nothing written later did") {
+		t.Errorf("error file:\n%s", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(e.dir, "done", name)); !strings.Contains(string(b), "S-3") {
+		t.Errorf("done/ lacks the file as its writer left it:\n%s", b)
+	}
+}
+
+// TestPollOnly: with notifications off (filedrop.poll, for network
+// shares where they never come) the rescan alone finds files.
+func TestPollOnly(t *testing.T) {
+	e := startAgent(t, func(c *config.Config) {
+		c.Filedrop.Poll = true
+		c.Filedrop.Rescan.Duration = 300 * time.Millisecond
+	})
+	e.drop(t, "polled.json", fixture(t, "eod.json"))
+	if got := statuses(e.result(t, "polled.json")); got != "approved" {
+		t.Errorf("statuses %s", got)
+	}
+}
