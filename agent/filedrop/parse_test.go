@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // got is an entry in a comparable form: "L<line>#<n> <raw or code/field>".
@@ -416,5 +417,26 @@ func TestReadersStream(t *testing.T) {
 			}
 			t.Logf("%d commands, peak heap %.1f MB", count, float64(peak)/(1<<20))
 		})
+	}
+}
+
+// TestCompanion: result and error file names fit the file system's 255
+// bytes for any dropped name, stay valid UTF-8, and two long names that
+// differ only at their end keep different companions.
+func TestCompanion(t *testing.T) {
+	long := strings.Repeat("ğ", 120) // 240 bytes
+	a, b := long+"-24.ndjson", long+"-25.ndjson"
+	seen := map[string]bool{}
+	for _, name := range []string{"eod.json", a, b, strings.Repeat("x", 255)} {
+		for _, suffix := range []string{".result.json", ".result.csv", ".error.txt"} {
+			c := companion(name, suffix)
+			if len(c) > maxName || !utf8.ValidString(c) || !strings.HasSuffix(c, suffix) || seen[c] {
+				t.Errorf("companion(%q, %s) = %q (%d bytes)", name, suffix, c, len(c))
+			}
+			seen[c] = true
+		}
+	}
+	if got := companion("eod.json", ".result.json"); got != "eod.json.result.json" {
+		t.Errorf("a short name's companion is %q", got)
 	}
 }
