@@ -18,6 +18,7 @@ import (
 	"github.com/tezgah/tezgah/agent/filedrop"
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
 	"github.com/tezgah/tezgah/internal/agenttest"
+	"github.com/tezgah/tezgah/internal/testwait"
 )
 
 // TestNamesNeverCollide is issue 19's repro and its kin: files with the
@@ -204,11 +205,16 @@ func TestResumeFileOfOlderVersion(t *testing.T) {
 	if n := len(sim.Ledger()); n != 2 {
 		t.Errorf("ledger has %d sales, want 2: the stored sale ran again", n)
 	}
-	// The marks of the upgrade are gone with the file.
-	ents, _ := os.ReadDir(filepath.Join(drop, "processing"))
-	for _, en := range ents {
-		if en.Name() != ".ids-v2" {
-			t.Errorf("left in processing/: %s", en.Name())
+	// The marks of the upgrade go with the file (just after it moves).
+	left := func() string {
+		var names []string
+		ents, _ := os.ReadDir(filepath.Join(drop, "processing"))
+		for _, en := range ents {
+			if en.Name() != ".ids-v2" {
+				names = append(names, en.Name())
+			}
 		}
+		return strings.Join(names, " ")
 	}
+	testwait.For(t, "processing/ to hold only the scheme mark", 10*time.Second, func() bool { return left() == "" }, left)
 }

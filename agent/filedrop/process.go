@@ -55,7 +55,8 @@ type run struct {
 	resumed bool
 	// changed is set once the dropped file no longer holds what was
 	// taken: it was still being written. Nothing more is submitted.
-	changed *protocol.Error
+	changed   *protocol.Error
+	submitted int // Submit calls made by this run
 	// legacy holds, for a file an older version took, the ids it
 	// stored, by own id; nil for every other file.
 	legacy map[string]string
@@ -128,6 +129,9 @@ func (f *Folder) process(ctx context.Context, name string) error {
 		if pending, err = r.submit(ctx); err != nil {
 			return err
 		}
+	}
+	if r.changed != nil && !r.resumed && r.submitted == 0 {
+		return r.putBack() // nothing of it can be stored
 	}
 	if r.changed != nil {
 		// Stop: report what of the file is stored, and nothing more.
@@ -286,6 +290,7 @@ func (r *run) submit(ctx context.Context) (map[string]bool, error) {
 		if r.checkChanged(false) {
 			return errStop
 		}
+		r.submitted++ // counted before: a failed Submit may have stored it
 		ev, _, err := r.f.b.Submit(ctx, c.Cmd)
 		var pe *protocol.Error
 		if errors.As(err, &pe) {
@@ -338,6 +343,10 @@ func (r *run) follow(ctx context.Context) (pending map[string]bool, stored int, 
 		}
 		return nil
 	})
+	var fe *fileError
+	if errors.As(err, &fe) {
+		err = nil // nothing after it could have run
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("filedrop: %s: %w", r.name, err)
 	}

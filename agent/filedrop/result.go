@@ -154,6 +154,12 @@ func (r *run) writeResults(ctx context.Context) error {
 		}
 		return nil
 	})
+	var fe *fileError
+	if r.changed != nil && errors.As(err, &fe) {
+		// Taken half written: the part that could be read is reported;
+		// nothing after it ran.
+		err = nil
+	}
 	if err != nil {
 		return err
 	}
