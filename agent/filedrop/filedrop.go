@@ -6,16 +6,22 @@
 // Windows once it can be opened exclusively), moved to processing/, and
 // each command in it goes through the agent's Backend exactly as a
 // WebSocket command would: the same decoder (agent/protocol), the same
-// validation, the same durable outbox. Ids are namespaced by the file's
-// name and content hash, so a file dropped twice, or resumed after a
-// crash, maps onto the requests already stored and runs nothing twice.
-// When every command is final the result file is written atomically next
-// to the file in done/; a bad file goes to failed/ with an error file.
+// checks before storing (Backend.Check, before any command of the file is
+// stored), the same durable outbox. Ids are namespaced by a hash of the
+// file's whole name and content (namer.id), so a file dropped twice, or
+// resumed after a crash, maps onto the requests already stored and runs
+// nothing twice, and no two files share an id. When every command is
+// final the result file is written atomically next to the file in done/;
+// a bad file — or a folder or link, never followed — goes to failed/ with
+// an error file.
 //
-// Files are read as streams, several times (validate, submit, report),
-// never whole: only ids a file itself defines are kept in memory.
-// fsnotify wakes the watcher; a periodic rescan catches what it misses
-// (overflow, network shares, files left in processing/ by a crash).
+// What is taken is copied to a hidden snapshot in processing/ that every
+// pass reads (validate, submit, report), as a stream, never whole: only
+// ids a file itself defines are kept in memory. The dropped file is
+// watched while it runs; if its writer was not done, the run stops and
+// says changed_while_processing (see take.go). fsnotify wakes the
+// watcher; a periodic rescan catches what it misses (overflow, network
+// shares, files left in processing/ by a crash).
 package filedrop
 
 import (

@@ -154,3 +154,19 @@ func TestPollOnly(t *testing.T) {
 		t.Errorf("statuses %s", got)
 	}
 }
+
+// TestCSVNaturalCells: a CSV written by hand or by Excel can ask for the
+// end of day's summary with "evet" and carry a sale's lines and buyer as
+// JSON in a cell; both run. Before, summary=true was refused as "not a
+// JSON bool" and items could not be given at all.
+func TestCSVNaturalCells(t *testing.T) {
+	e := startAgent(t, nil)
+	const name = "excel.csv"
+	e.drop(t, name, []byte("\ufefftype;id;terminal;amount;items;customer;summary\r\n"+
+		`sale;S-1;kasa-1;100.00;"[{""name"":""Saç Tıraşı"",""quantity"":""1"",""unit_price"":""100.00"",""amount"":""100.00"",""vat_rate"":20,""unit"":""C62""}]";"{""type"":""individual"",""first_name"":""Eda"",""last_name"":""Yılmaz"",""identity_number"":""12345678901""}";`+"\r\n"+
+		"end_of_day;EOD-1;kasa-1;;;;Evet\r\n"))
+	r := e.result(t, name)
+	if got := statuses(r); got != "approved,approved" {
+		t.Fatalf("statuses %s %+v", got, r.Commands)
+	}
+}

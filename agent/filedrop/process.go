@@ -70,6 +70,21 @@ type run struct {
 	rejected map[int]*protocol.Error // by command number: refused by the agent at submit
 }
 
+// store, admissible and lookup are a run's only ways to the agent's
+// requests: how a file's commands are scoped in the outbox is decided
+// here (with namer.id, which makes their ids) and nowhere else.
+func (r *run) store(ctx context.Context, c protocol.Command) (outbox.Event, bool, error) {
+	return r.f.b.Submit(ctx, c)
+}
+
+func (r *run) admissible(ctx context.Context, c protocol.Command) error {
+	return r.f.b.Check(ctx, c)
+}
+
+func (r *run) lookup(ctx context.Context, id string) (outbox.Event, error) {
+	return r.f.b.Lookup(ctx, id)
+}
+
 // handle processes one file and reports whether it stays in processing/
 // to be tried again (shutdown, or a passing error such as a busy disk).
 func (f *Folder) handle(ctx context.Context, name string) (retry bool) {
@@ -239,7 +254,7 @@ func (r *run) validate(ctx context.Context) error {
 func (r *run) check(ctx context.Context, c command) (*protocol.Error, error) {
 	cmd := c.Cmd
 	if cmd.Type == protocol.TypeQuery {
-		if _, err := r.f.b.Lookup(ctx, cmd.ID); errors.Is(err, outbox.ErrNotFound) {
+		if _, err := r.lookup(ctx, cmd.ID); errors.Is(err, outbox.ErrNotFound) {
 			return protocol.Errorf(protocol.CodeNotFound, "id", "no request with id %q (unknown, or older than the retention period)", cmd.ID), nil
 		} else if err != nil {
 			return nil, err
@@ -265,7 +280,7 @@ func (r *run) check(ctx context.Context, c command) (*protocol.Error, error) {
 	// stored original, the provider's own accept-time rules — through the
 	// very checks Submit makes, so all_or_nothing sees every refusal
 	// before the first command is stored.
-	err := r.f.b.Check(ctx, cmd)
+	err := r.admissible(ctx, cmd)
 	var pe *protocol.Error
 	if errors.As(err, &pe) {
 		if c.Original == nil && pe.Code == protocol.CodeUnknownOriginal {
@@ -291,7 +306,7 @@ func (r *run) submit(ctx context.Context) (map[string]bool, error) {
 			return errStop
 		}
 		r.submitted++ // counted before: a failed Submit may have stored it
-		ev, _, err := r.f.b.Submit(ctx, c.Cmd)
+		ev, _, err := r.store(ctx, c.Cmd)
 		var pe *protocol.Error
 		if errors.As(err, &pe) {
 			switch pe.Code {
@@ -330,7 +345,7 @@ func (r *run) follow(ctx context.Context) (pending map[string]bool, stored int, 
 		if perr != nil || r.invalid[c.N] != nil || c.Cmd.Type == protocol.TypeQuery {
 			return nil
 		}
-		ev, err := r.f.b.Lookup(ctx, c.Cmd.ID)
+		ev, err := r.lookup(ctx, c.Cmd.ID)
 		if errors.Is(err, outbox.ErrNotFound) {
 			return nil
 		}

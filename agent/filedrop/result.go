@@ -215,7 +215,7 @@ func (r *run) row(ctx context.Context, c command, perr *protocol.Error) (Row, er
 		row.Status, row.Error = StatusRejected, pe
 		return row, nil
 	}
-	ev, err := r.f.b.Lookup(ctx, cmd.ID)
+	ev, err := r.lookup(ctx, cmd.ID)
 	if r.changed != nil && errors.Is(err, outbox.ErrNotFound) && cmd.Type != protocol.TypeQuery {
 		row.Status = StatusNotRun
 		row.Error = protocol.Errorf(CodeChangedWhileProcessing, "", "not run: the file changed after it was taken, before this command was stored")

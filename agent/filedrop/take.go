@@ -237,7 +237,7 @@ func (r *run) namer(ctx context.Context) *namer {
 			return id, id != ""
 		}
 		id := legacyID(r.name, r.hash, own)
-		_, err := r.f.b.Lookup(ctx, id)
+		_, err := r.lookup(ctx, id)
 		switch {
 		case errors.Is(err, outbox.ErrNotFound):
 			id = ""
