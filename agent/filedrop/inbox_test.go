@@ -99,16 +99,17 @@ func TestChangedWhileProcessing(t *testing.T) {
 	path := filepath.Join(e.dir, "inbox", name)
 	first := `{"type":"sale","id":"S-1","terminal":"kasa-1","amount":"11.00"}` + "\n" +
 		`{"type":"sale","id":"S-2","terminal":"kasa-1","amount":"12.00"}` + "\n"
-	if err := os.WriteFile(path, []byte(first), 0o600); err != nil {
+	// The writer keeps the file open and pauses longer than stable_for;
+	// its handle follows the file into processing/.
+	f, err := os.Create(path)
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
+	f.WriteString(first)
 	testwait.For(t, "the first sale to reach the terminal", 60*time.Second, func() bool {
 		return e.sim.Hits("/v2/terminal-host/gmu/payment") > 0
 	}, nil)
-	f, err := os.OpenFile(filepath.Join(e.dir, "processing", name), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err) // the writer's handle follows the file on Windows and Unix alike
-	}
 	f.WriteString(`{"type":"sale","id":"S-3","terminal":"kasa-1","amount":"13.00"}` + "\n" +
 		`{"type":"end_of_day","terminal":"kasa-1"}` + "\n")
 	f.Close()
@@ -168,5 +169,34 @@ func TestCSVNaturalCells(t *testing.T) {
 	r := e.result(t, name)
 	if got := statuses(r); got != "approved,approved" {
 		t.Fatalf("statuses %s %+v", got, r.Commands)
+	}
+}
+
+// TestChangedBeforeAnythingRan: a file found changed when it resumes —
+// its copy in processing/ says it held one sale, it now holds two — of
+// which nothing was stored goes back to inbox/ and then runs whole, with
+// no error: it had only been taken too early.
+func TestChangedBeforeAnythingRan(t *testing.T) {
+	dir := t.TempDir()
+	const name = "erken.ndjson"
+	half := `{"type":"sale","id":"E-1","terminal":"kasa-1","amount":"3.00"}` + "\n"
+	whole := half + `{"type":"sale","id":"E-2","terminal":"kasa-1","amount":"4.00"}` + "\n"
+	os.MkdirAll(filepath.Join(dir, "processing"), 0o700)
+	for path, content := range map[string]string{
+		filepath.Join(dir, "processing", filedrop.SchemeMark): "",
+		filedrop.SnapshotPath(dir, name):                      half,
+		filepath.Join(dir, "processing", name):                whole,
+	} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := startAgent(t, func(c *config.Config) { c.Filedrop.Dir = dir })
+	r := e.result(t, name)
+	if got := statuses(r); got != "approved,approved" || r.Error != nil {
+		t.Errorf("statuses %s, error %+v", got, r.Error)
+	}
+	if n := len(e.sim.Ledger()); n != 2 {
+		t.Errorf("ledger %d, want the 2 sales once each", n)
 	}
 }

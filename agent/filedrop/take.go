@@ -201,8 +201,8 @@ func (r *run) putBack() error {
 	syncDir(f.inbox)
 	f.removeSide(r.name)
 	syncDir(f.processing)
-	f.log.Warn("file drop: file changed after it was taken; nothing of it ran, it is back in inbox/ until it is complete",
-		"file", r.name, "err", r.changed.Message)
+	f.log.Warn("file drop: file changed after it was taken (still being written); nothing of it ran, it is back in inbox/ until it is complete",
+		"file", r.name, "bytes_taken", r.size)
 	return nil
 }
 
