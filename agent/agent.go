@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/agent/dispatch"
 	"github.com/tezgah/tezgah/agent/filedrop"
@@ -237,10 +239,20 @@ func (a *Agent) startFiledrop(ctx context.Context, bg *sync.WaitGroup) error {
 	if !fd.Enabled {
 		return nil
 	}
+	// Files that ran nothing, or not whole, show on /metrics: a program
+	// that never reads failed/ is noticed there.
+	files := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tezgah_filedrop_files_total",
+		Help: "Things put into the drop folder's inbox, by how they ended: done, changed_while_processing, failed, not_a_file, put_back.",
+	}, []string{"outcome"})
+	if err := a.web.Metrics().Registry().Register(files); err != nil {
+		return fmt.Errorf("agent: file drop metrics: %w", err)
+	}
 	f, err := filedrop.New(a, filedrop.Options{
 		Dir: FiledropDir(a.cfg), StableFor: fd.StableFor.Duration, Rescan: fd.Rescan.Duration,
 		Poll: fd.Poll, Policy: fd.Policy, ResultFormats: fd.ResultFormats,
 		Log: a.log, Now: a.opts.Now,
+		Outcome: func(o string) { files.WithLabelValues(o).Inc() },
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)

@@ -95,10 +95,29 @@ type Options struct {
 	MaxActive int
 	Log       *slog.Logger
 	Now       func() time.Time
+	// Outcome, if set, is told how each thing put into inbox/ ended, for
+	// the metrics: OutcomeDone, OutcomeChanged, OutcomeFailed,
+	// OutcomeNotAFile, OutcomePutBack.
+	Outcome func(outcome string)
 
 	// watch replaces fsnotify in tests, which need to make notifications
 	// overflow or never come.
 	watch func(dir string) (events <-chan fsnotify.Event, errs <-chan error, stop func(), err error)
+}
+
+// Outcomes of a file, for Options.Outcome.
+const (
+	OutcomeDone     = "done"                     // ran; result in done/
+	OutcomeChanged  = CodeChangedWhileProcessing // ran in part; result in done/ says so
+	OutcomeFailed   = "failed"                   // ran nothing; error file in failed/
+	OutcomeNotAFile = CodeNotAFile               // a folder or link, moved to failed/
+	OutcomePutBack  = "put_back"                 // taken too early, back in inbox/
+)
+
+func (f *Folder) outcome(o string) {
+	if f.opts.Outcome != nil {
+		f.opts.Outcome(o)
+	}
 }
 
 // Folder watches one drop folder.

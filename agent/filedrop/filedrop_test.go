@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -28,6 +30,7 @@ type env struct {
 	sim *iyzicosim.Server
 	dir string // the drop folder
 	cfg *config.Config
+	url string // the agent's WebSocket URL
 }
 
 func startAgent(t testing.TB, edit func(*config.Config)) *env {
@@ -48,8 +51,24 @@ func startAgent(t testing.TB, edit func(*config.Config)) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	agenttest.Run(t, cfg, agent.Options{Version: "test", Log: log})
-	return &env{sim: sim, dir: agent.FiledropDir(cfg), cfg: cfg}
+	url := agenttest.Run(t, cfg, agent.Options{Version: "test", Log: log})
+	return &env{sim: sim, dir: agent.FiledropDir(cfg), cfg: cfg, url: url}
+}
+
+// metrics returns the agent's /metrics page.
+func (e *env) metrics(t testing.TB) string {
+	t.Helper()
+	u := strings.Replace(strings.TrimSuffix(e.url, "/v1/ws"), "ws://", "http://", 1) + "/metrics"
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // drop writes a file into the inbox the way careful programs do: under a

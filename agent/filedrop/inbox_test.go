@@ -83,6 +83,19 @@ func TestNotAFile(t *testing.T) {
 	if l := e.sim.Ledger(); len(l) != 0 {
 		t.Errorf("something ran: %+v", l)
 	}
+	if m := e.metrics(t); !strings.Contains(m, `tezgah_filedrop_files_total{outcome="not_a_file"} 2`) {
+		t.Errorf("/metrics does not count them:\n%s", grepLines(m, "tezgah_filedrop"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // TestChangedWhileProcessing: a file taken while its writer paused, and

@@ -422,6 +422,7 @@ func (r *run) reject() error {
 	if err := r.moveTo(f.failed); err != nil {
 		return fmt.Errorf("filedrop: %s: %w", r.name, err)
 	}
+	f.outcome(OutcomeFailed)
 	f.log.Warn("file drop: file failed", "file", r.name, "problems", r.bad, "first", r.problems[0].String())
 	return nil
 }
@@ -475,7 +476,10 @@ func (r *run) finish(ctx context.Context) error {
 		return fmt.Errorf("filedrop: %s: %w", r.name, err)
 	}
 	if r.changed != nil {
+		f.outcome(OutcomeChanged)
 		f.log.Warn("file drop: file changed while it was processed; what was added did not run", "file", r.name, "err", r.changed.Message)
+	} else {
+		f.outcome(OutcomeDone)
 	}
 	f.log.Info("file drop: file done", "file", r.name, "commands", r.good+r.bad, "bad", r.bad, "rejected", len(r.rejected))
 	return nil

@@ -201,6 +201,7 @@ func (r *run) putBack() error {
 	syncDir(f.inbox)
 	f.removeSide(r.name)
 	syncDir(f.processing)
+	f.outcome(OutcomePutBack)
 	f.log.Warn("file drop: file changed after it was taken (still being written); nothing of it ran, it is back in inbox/ until it is complete",
 		"file", r.name, "bytes_taken", r.size)
 	return nil
@@ -277,6 +278,7 @@ func (f *Folder) refuseEntry(name string, mode os.FileMode) error {
 	}
 	syncDir(f.failed)
 	syncDir(f.inbox)
+	f.outcome(OutcomeNotAFile)
 	f.log.Warn("file drop: refused something that is not a file", "name", name, "why", what)
 	return nil
 }
