@@ -83,9 +83,10 @@ func TestNotAFile(t *testing.T) {
 	if l := e.sim.Ledger(); len(l) != 0 {
 		t.Errorf("something ran: %+v", l)
 	}
-	if m := e.metrics(t); !strings.Contains(m, `tezgah_filedrop_files_total{outcome="not_a_file"} 2`) {
-		t.Errorf("/metrics does not count them:\n%s", grepLines(m, "tezgah_filedrop"))
-	}
+	// Counted just after the move.
+	testwait.For(t, "/metrics to count both", 10*time.Second, func() bool {
+		return strings.Contains(e.metrics(t), `tezgah_filedrop_files_total{outcome="not_a_file"} 2`)
+	}, func() string { return grepLines(e.metrics(t), "tezgah_filedrop") })
 }
 
 func grepLines(s, sub string) string {

@@ -37,13 +37,17 @@ func (s *syncBuffer) String() string {
 // runFolder runs a folder whose notifications the test controls. The
 // files it drops have an unsupported extension, so they go to failed/
 // without asking the agent anything: where they end shows they were
-// found. (No Backend is needed for that; none is given.)
-func runFolder(t *testing.T, rescan time.Duration, watch func(string) (<-chan fsnotify.Event, <-chan error, func(), error)) (*Folder, *syncBuffer) {
+// found. (No Backend is needed for that; none is given.) The file first
+// is in inbox/ before the folder starts, so the first listing finds it.
+func runFolder(t *testing.T, rescan time.Duration, watch func(string) (<-chan fsnotify.Event, <-chan error, func(), error), first string) (*Folder, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	f, err := New(nil, Options{Dir: t.TempDir(), StableFor: MinStableFor, Rescan: rescan,
 		Log: slog.New(slog.NewTextHandler(logs, nil)), watch: watch})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(f.inbox, first), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -70,10 +74,9 @@ func TestOverflowRescansAtOnce(t *testing.T) {
 	events := make(chan fsnotify.Event) // the lost notifications never come
 	f, logs := runFolder(t, time.Hour, func(string) (<-chan fsnotify.Event, <-chan error, func(), error) {
 		return events, errs, func() {}, nil
-	})
-	// A file present at start is found by the first listing; once it is
-	// answered, that listing is over.
-	os.WriteFile(filepath.Join(f.inbox, "first.txt"), []byte("x"), 0o600)
+	}, "first.txt")
+	// The file present at start is found by the first listing; once it
+	// is answered, that listing is over.
 	f.waitFailed(t, "first.txt", 30*time.Second, logs)
 
 	os.WriteFile(filepath.Join(f.inbox, "second.txt"), []byte("x"), 0o600)
@@ -100,9 +103,8 @@ func TestRescanWithoutNotifications(t *testing.T) {
 	}
 	for name, watch := range map[string]func(string) (<-chan fsnotify.Event, <-chan error, func(), error){"silent": silent, "broken": broken} {
 		t.Run(name, func(t *testing.T) {
-			f, logs := runFolder(t, 200*time.Millisecond, watch)
+			f, logs := runFolder(t, 200*time.Millisecond, watch, "first.txt")
 			// Past the first listing, as above.
-			os.WriteFile(filepath.Join(f.inbox, "first.txt"), []byte("x"), 0o600)
 			f.waitFailed(t, "first.txt", 30*time.Second, logs)
 			os.WriteFile(filepath.Join(f.inbox, "later.txt"), []byte("x"), 0o600)
 			f.waitFailed(t, "later.txt", 30*time.Second, logs)
