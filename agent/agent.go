@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/agent/dispatch"
 	"github.com/tezgah/tezgah/agent/filedrop"
@@ -258,10 +260,23 @@ func (a *Agent) startFiledrop(ctx context.Context, bg *sync.WaitGroup) error {
 	if !fd.Enabled {
 		return nil
 	}
+	// Files that ran nothing, or not whole, show on /metrics: a program
+	// that never reads failed/ is noticed there.
+	files := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tezgah_filedrop_files_total",
+		Help: "Things put into the drop folder's inbox, by how they ended: done, changed_while_processing, failed, not_a_file, put_back.",
+	}, []string{"outcome"})
+	if err := a.web.Metrics().Registry().Register(files); err != nil {
+		return fmt.Errorf("agent: file drop metrics: %w", err)
+	}
+	for _, o := range []string{filedrop.OutcomeDone, filedrop.OutcomeChanged, filedrop.OutcomeFailed, filedrop.OutcomeNotAFile, filedrop.OutcomePutBack} {
+		files.WithLabelValues(o) // at 0 from the first scrape, so increase() sees the first
+	}
 	f, err := filedrop.New(filedropBackend{a.as(FiledropRegister), a.web.Metrics()}, filedrop.Options{
 		Dir: FiledropDir(a.cfg), StableFor: fd.StableFor.Duration, Rescan: fd.Rescan.Duration,
-		Policy: fd.Policy, ResultFormats: fd.ResultFormats,
-		Terminals: sortedKeys(a.terminals), Log: a.log, Now: a.opts.Now,
+		Poll: fd.Poll, Policy: fd.Policy, ResultFormats: fd.ResultFormats,
+		Log: a.log, Now: a.opts.Now,
+		Outcome: func(o string) { files.WithLabelValues(o).Inc() },
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -323,24 +338,10 @@ func (a *Agent) prune(ctx context.Context) {
 func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, bool, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if _, ok := a.terminals[c.Terminal]; !ok {
-		return outbox.Event{}, false, protocol.Errorf(protocol.CodeUnknownTerminal, "terminal",
-			"no terminal %q; this agent has %s", c.Terminal, a.terminalNames())
-	}
 	if c.Register == "" {
 		c.Register = outbox.Local
 	}
-	var orig *outbox.Record
-	if c.OriginalID != "" {
-		var err error
-		if orig, err = a.checkOriginal(ctx, c); err != nil {
-			return outbox.Event{}, false, err
-		}
-	}
-	if err := a.validate(ctx, c, orig); err != nil {
-		return outbox.Event{}, false, err
-	}
-	if err := a.checkCard(c); err != nil {
+	if err := a.admit(ctx, c); err != nil {
 		return outbox.Event{}, false, err
 	}
 	if err := a.checkBusy(ctx, c); err != nil {
@@ -372,6 +373,39 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 		a.disp.Wake(c.Terminal)
 	}
 	return ev, existing, nil
+}
+
+// Check makes every check Submit makes before storing, storing nothing,
+// so the file drop judges a whole file first (filedrop.Backend, through
+// registerBackend).
+func (a *Agent) Check(ctx context.Context, c protocol.Command) error {
+	if c.Register == "" {
+		c.Register = outbox.Local
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.admit(ctx, c)
+}
+
+// admit is the one gate of a request before it is stored, for both front
+// doors: the terminal, the original it names, what the terminal's
+// provider accepts, and card data only where it belongs. a.mu is held.
+func (a *Agent) admit(ctx context.Context, c protocol.Command) error {
+	if _, ok := a.terminals[c.Terminal]; !ok {
+		return protocol.Errorf(protocol.CodeUnknownTerminal, "terminal",
+			"no terminal %q; this agent has %s", c.Terminal, a.terminalNames())
+	}
+	var orig *outbox.Record
+	if c.OriginalID != "" {
+		var err error
+		if orig, err = a.checkOriginal(ctx, c); err != nil {
+			return err
+		}
+	}
+	if err := a.validate(ctx, c, orig); err != nil {
+		return err
+	}
+	return a.checkCard(c)
 }
 
 // validate lets the terminal's adapter refuse what its provider cannot

@@ -32,6 +32,11 @@ func (b registerBackend) Submit(ctx context.Context, c protocol.Command) (outbox
 	return b.a.Submit(ctx, c)
 }
 
+func (b registerBackend) Check(ctx context.Context, c protocol.Command) error {
+	c.Register = b.register
+	return b.a.Check(ctx, c)
+}
+
 func (b registerBackend) Lookup(ctx context.Context, id string) (outbox.Event, error) {
 	return b.a.Lookup(ctx, b.register, id)
 }

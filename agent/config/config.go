@@ -43,9 +43,12 @@ type Filedrop struct {
 	Enabled bool `toml:"enabled"`
 	// Dir holds inbox/, processing/, done/ and failed/; empty means
 	// <data_dir>/filedrop, decided at run time so --data-dir moves it too.
-	Dir           string   `toml:"dir"`
-	StableFor     Duration `toml:"stable_for"`
-	Rescan        Duration `toml:"rescan"`
+	Dir       string   `toml:"dir"`
+	StableFor Duration `toml:"stable_for"`
+	Rescan    Duration `toml:"rescan"`
+	// Poll turns change notifications off and relies on the rescan alone
+	// (network shares whose notifications never come).
+	Poll          bool     `toml:"poll"`
 	Policy        string   `toml:"policy"`
 	ResultFormats []string `toml:"result_formats"`
 }
@@ -247,7 +250,7 @@ func Parse(name string, data []byte) (*Config, error) {
 var allowedKeys = map[string]string{
 	"":         "agent, iyzico, paywall, vomsis, terminal, lan, filedrop",
 	"lan":      lanKeys,
-	"filedrop": "enabled, dir, stable_for, rescan, policy, result_formats",
+	"filedrop": "enabled, dir, stable_for, rescan, poll, policy, result_formats",
 	"agent":    "id, shop, listen, data_dir, allowed_origins, allowed_hosts, pairing_token, sale_timeout, retention, log_level, max_frame_bytes, max_accept_wait, max_queued_per_terminal, max_outage_amount",
 	"iyzico":   "base_url, client_id, client_secret, username, password, locale, sale_app_name, sale_app_version, tax_group_code, tax_groups, unit_code, timeout",
 	"terminal": "name, provider, device_id, model, mode",

@@ -2,9 +2,12 @@ package filedrop
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
+	"unicode/utf8"
 )
 
 // atomicFile is a file that appears under its name complete or not at
@@ -18,7 +21,9 @@ type atomicFile struct {
 }
 
 func createAtomic(dir, name string) (*atomicFile, error) {
-	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	// The temporary's name does not repeat name: a long name plus the
+	// random part would pass the file system's 255 bytes.
+	f, err := os.CreateTemp(dir, ".tezgah-*.tmp")
 	if err != nil {
 		return nil, err
 	}
@@ -78,4 +83,26 @@ func removeTemps(dir string) {
 	for _, p := range m {
 		os.Remove(p)
 	}
+}
+
+// maxName is the longest file name, in bytes, that the file systems a
+// shop PC has take (ext4, NTFS, SMB shares).
+const maxName = 255
+
+// companion is the name of a file tezgah writes for the file name: name
+// + suffix (".result.json", ".error.txt"), or, when that would pass 255
+// bytes, name cut at a character boundary, "~", 8 hex digits of the whole
+// name's SHA-256, and suffix — so two long names never share one. The
+// whole name is in the result file's "file" and the error file's text.
+func companion(name, suffix string) string {
+	if len(name)+len(suffix) <= maxName {
+		return name + suffix
+	}
+	sum := sha256.Sum256([]byte(name))
+	tag := "~" + hex.EncodeToString(sum[:4])
+	cut := maxName - len(suffix) - len(tag)
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return name[:cut] + tag + suffix
 }

@@ -14,27 +14,45 @@ import (
 // maxID is protocol v1's id length.
 const maxID = 64
 
-// hashLen is how much of the file's SHA-256 goes into ids: 48 bits keep
-// two different files of the same name apart with room to spare in 64
-// characters.
-const hashLen = 12
+// keyLen is how many hex digits of the file key go into ids: 64 bits of
+// SHA-256 over the whole file name and the content hash.
+const keyLen = 16
 
 // namer gives a file's commands their outbox ids,
-// <file-stem>:<content-hash>:<own id, or L<line> / N<number>>, so the same
-// file dropped again maps onto the same requests (and runs nothing twice),
-// while another file, or the same name with other content, cannot collide
-// with it or with ids registers send over WebSocket.
+// <stem>:<file key>:<own id>, so the same file dropped again maps onto the
+// same requests (and runs nothing twice), while another file — another
+// name in any byte, even only in case, or the same name with other
+// content — cannot collide with it or with ids registers send over
+// WebSocket. The stem is only there for people reading ids: it may be
+// shortened or lose letters, so it never decides anything; the key does.
 type namer struct {
 	stem string
-	hash string
+	key  string             // fileKey(name, content hash)
 	own  map[string]*ownCmd // by the id written in the file: for duplicates and original_id
 	// byLine names commands without an id by their line (.ndjson, .csv)
 	// rather than their number (.json).
 	byLine bool
+	// legacy, if set, returns the id an older version stored own under,
+	// if it did: a file that version took before the upgrade keeps those
+	// ids, so nothing of it runs twice (see run.legacy).
+	legacy func(own string) (string, bool)
 }
 
 func newNamer(name, fileHash string, f format) *namer {
-	return &namer{stem: idStem(name), hash: fileHash[:hashLen], own: map[string]*ownCmd{}, byLine: f != formatJSON}
+	return &namer{stem: idStem(name), key: fileKey(name, fileHash), own: map[string]*ownCmd{}, byLine: f != formatJSON}
+}
+
+// fileKey is the part of every id that tells files apart: a hash of the
+// whole name, byte for byte, and of the content. idStem alone would not
+// do: it maps "Şişli" and "Sisli", "a b" and "a_b" to one stem, and a
+// long name must be cut to fit 64 characters.
+func fileKey(name, fileHash string) string {
+	h := sha256.New()
+	h.Write([]byte("tezgah filedrop v2\x00"))
+	h.Write([]byte(name))
+	h.Write([]byte{0})
+	h.Write([]byte(fileHash))
+	return hex.EncodeToString(h.Sum(nil))[:keyLen]
 }
 
 // idStem turns a file name into id characters: Turkish letters become
@@ -67,20 +85,52 @@ func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
-// id namespaces own. When the whole would pass 64 characters the stem is
-// shortened first, and a long own id is replaced by a hash of itself:
-// still one id per command, just no longer readable.
+// unnamed is the own id of a command written without one: "-L<line>"
+// (.ndjson, .csv) or "-N<number>" (.json). An id written in a file must
+// start with a letter or digit, so these never meet one.
+func (n *namer) unnamed(e entry) string {
+	if n.byLine {
+		return fmt.Sprintf("-L%d", e.Line)
+	}
+	return fmt.Sprintf("-N%d", e.N)
+}
+
+// id is the one place a file command's outbox id is made. When the whole
+// would pass 64 characters the stem is shortened first, and a long own id
+// is replaced by "." and a hash of itself (no written id starts with
+// "."): still one id per command, just no longer readable.
 func (n *namer) id(own string) string {
-	fixed := len(n.hash) + 2
-	if len(n.stem)+fixed+len(own) <= maxID {
-		return n.stem + ":" + n.hash + ":" + own
+	if n.legacy != nil {
+		if id, ok := n.legacy(own); ok {
+			return id
+		}
+	}
+	fixed := len(n.key) + 2
+	if len(n.stem)+fixed+len(own) > maxID && len(own) > 32 {
+		sum := sha256.Sum256([]byte(own))
+		own = "." + hex.EncodeToString(sum[:8])
+	}
+	stem := n.stem[:min(len(n.stem), maxID-fixed-len(own))]
+	return stem + ":" + n.key + ":" + own
+}
+
+// legacyID is the id the version before fileKey gave own: the stem cut
+// to fit, the first 12 hex digits of the content hash, and L<line> /
+// N<number> for commands without an id. It is used only to find what
+// that version stored for a file it left in processing/.
+func legacyID(name, fileHash, own string) string {
+	const hashLen = 12
+	stem, hash := idStem(name), fileHash[:hashLen]
+	own = strings.TrimPrefix(own, "-") // "-L3" was "L3"
+	fixed := hashLen + 2
+	if len(stem)+fixed+len(own) <= maxID {
+		return stem + ":" + hash + ":" + own
 	}
 	if len(own) > 32 {
 		sum := sha256.Sum256([]byte(own))
 		own = hex.EncodeToString(sum[:8])
 	}
-	stem := n.stem[:min(len(n.stem), maxID-fixed-len(own))]
-	return stem + ":" + n.hash + ":" + own
+	return stem[:min(len(stem), maxID-fixed-len(own))] + ":" + hash + ":" + own
 }
 
 // ownCmd is what a file's own id named, so a refund or void later in the
@@ -142,10 +192,7 @@ func (n *namer) decode(e entry) (command, *protocol.Error) {
 		if own == "" {
 			// A .json array may sit on one line, so its commands are
 			// counted; the line-based formats use the line.
-			own = fmt.Sprintf("N%d", e.N)
-			if n.byLine {
-				own = fmt.Sprintf("L%d", e.Line)
-			}
+			own = n.unnamed(e)
 		}
 		id, _ := json.Marshal(n.id(own))
 		obj["id"] = id

@@ -6,16 +6,22 @@
 // Windows once it can be opened exclusively), moved to processing/, and
 // each command in it goes through the agent's Backend exactly as a
 // WebSocket command would: the same decoder (agent/protocol), the same
-// validation, the same durable outbox. Ids are namespaced by the file's
-// name and content hash, so a file dropped twice, or resumed after a
-// crash, maps onto the requests already stored and runs nothing twice.
-// When every command is final the result file is written atomically next
-// to the file in done/; a bad file goes to failed/ with an error file.
+// checks before storing (Backend.Check, before any command of the file is
+// stored), the same durable outbox. Ids are namespaced by a hash of the
+// file's whole name and content (namer.id), so a file dropped twice, or
+// resumed after a crash, maps onto the requests already stored and runs
+// nothing twice, and no two files share an id. When every command is
+// final the result file is written atomically next to the file in done/;
+// a bad file — or a folder or link, never followed — goes to failed/ with
+// an error file.
 //
-// Files are read as streams, several times (validate, submit, report),
-// never whole: only ids a file itself defines are kept in memory.
-// fsnotify wakes the watcher; a periodic rescan catches what it misses
-// (overflow, network shares, files left in processing/ by a crash).
+// What is taken is copied to a hidden snapshot in processing/ that every
+// pass reads (validate, submit, report), as a stream, never whole: only
+// ids a file itself defines are kept in memory. The dropped file is
+// watched while it runs; if its writer was not done, the run stops and
+// says changed_while_processing (see take.go). fsnotify wakes the
+// watcher; a periodic rescan catches what it misses (overflow, network
+// shares, files left in processing/ by a crash).
 package filedrop
 
 import (
@@ -42,6 +48,11 @@ type Backend interface {
 	// true when the id was known with the same body. Validation failures
 	// are *protocol.Error.
 	Submit(ctx context.Context, c protocol.Command) (ev outbox.Event, existing bool, err error)
+	// Check makes every check Submit makes before storing — the
+	// terminal, a stored original, the provider's accept-time rules —
+	// and stores nothing, so a whole file is judged before any of it
+	// runs. Its refusals are *protocol.Error, as Submit's.
+	Check(ctx context.Context, c protocol.Command) error
 	// Lookup returns a request's latest event, outbox.ErrNotFound if none.
 	Lookup(ctx context.Context, id string) (outbox.Event, error)
 	Events(ctx context.Context, since int64, limit int) ([]outbox.Event, error)
@@ -57,27 +68,56 @@ const (
 	SkipInvalid = "skip_invalid"
 )
 
+// MinStableFor is the shortest StableFor: a writer that pauses longer
+// than this mid-file (a network copy, a program flushing per line) would
+// otherwise have its file taken half written. A shorter setting is
+// raised to it with a warning in the log.
+const MinStableFor = time.Second
+
 // Options configure a Folder.
 type Options struct {
 	Dir string // holds inbox/, processing/, done/, failed/
 	// StableFor is how long a file's size and modification time must stay
-	// unchanged before it is taken. Default 2s.
+	// unchanged before it is taken. Default 2s, at least MinStableFor.
 	StableFor time.Duration
 	// Rescan is how often the folders are listed in case a notification
-	// was lost. Default 10s.
+	// was lost (overflow) or never comes (network shares). Default 10s.
 	Rescan time.Duration
+	// Poll turns change notifications off: the folders are only listed
+	// every Rescan. For shares whose notifications cannot be trusted.
+	Poll   bool
 	Policy string // AllOrNothing (default) or SkipInvalid
 	// ResultFormats lists the result files to write: "json" (default),
 	// "csv".
 	ResultFormats []string
-	// Terminals are the configured terminal names, so a file naming an
-	// unknown one is refused whole before anything runs.
-	Terminals []string
 	// MaxActive bounds files processed at once; one file waiting on an
 	// offline terminal does not hold up the others. Default 4.
 	MaxActive int
 	Log       *slog.Logger
 	Now       func() time.Time
+	// Outcome, if set, is told how each thing put into inbox/ ended, for
+	// the metrics: OutcomeDone, OutcomeChanged, OutcomeFailed,
+	// OutcomeNotAFile, OutcomePutBack.
+	Outcome func(outcome string)
+
+	// watch replaces fsnotify in tests, which need to make notifications
+	// overflow or never come.
+	watch func(dir string) (events <-chan fsnotify.Event, errs <-chan error, stop func(), err error)
+}
+
+// Outcomes of a file, for Options.Outcome.
+const (
+	OutcomeDone     = "done"                     // ran; result in done/
+	OutcomeChanged  = CodeChangedWhileProcessing // ran in part; result in done/ says so
+	OutcomeFailed   = "failed"                   // ran nothing; error file in failed/
+	OutcomeNotAFile = CodeNotAFile               // a folder or link, moved to failed/
+	OutcomePutBack  = "put_back"                 // taken too early, back in inbox/
+)
+
+func (f *Folder) outcome(o string) {
+	if f.opts.Outcome != nil {
+		f.opts.Outcome(o)
+	}
 }
 
 // Folder watches one drop folder.
@@ -101,8 +141,15 @@ func New(b Backend, opts Options) (*Folder, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("filedrop: no folder")
 	}
-	if opts.StableFor <= 0 {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case opts.StableFor <= 0:
 		opts.StableFor = 2 * time.Second
+	case opts.StableFor < MinStableFor:
+		opts.Log.Warn("file drop: stable_for is too short to be safe; using the minimum", "stable_for", opts.StableFor, "minimum", MinStableFor)
+		opts.StableFor = MinStableFor
 	}
 	if opts.Rescan <= 0 {
 		opts.Rescan = 10 * time.Second
@@ -125,8 +172,8 @@ func New(b Backend, opts Options) (*Folder, error) {
 	if opts.MaxActive <= 0 {
 		opts.MaxActive = 4
 	}
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
+	if opts.watch == nil {
+		opts.watch = watchDir
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -145,7 +192,23 @@ func New(b Backend, opts Options) (*Folder, error) {
 	}
 	removeTemps(f.done)
 	removeTemps(f.failed)
+	if err := f.upgrade(); err != nil {
+		return nil, err
+	}
 	return f, nil
+}
+
+// watchDir asks the system to tell when dir changes.
+func watchDir(dir string) (<-chan fsnotify.Event, <-chan error, func(), error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := w.Add(dir); err != nil {
+		w.Close()
+		return nil, nil, nil, err
+	}
+	return w.Events, w.Errors, func() { w.Close() }, nil
 }
 
 // Inbox is the folder files are dropped into.
@@ -160,11 +223,12 @@ func ignored(name string) bool {
 		strings.HasSuffix(l, ".crdownload") || strings.HasSuffix(l, ".partial")
 }
 
-// candidate is an inbox file seen but not yet stable.
+// candidate is an inbox entry seen but not yet stable.
 type candidate struct {
 	size  int64
 	mod   time.Time
-	since time.Time // when size and mod were last seen to change
+	mode  os.FileMode // the type bits: a file, or something refused
+	since time.Time   // when size and mod were last seen to change
 }
 
 // Run watches the folder until ctx is done, then waits for files in
@@ -176,26 +240,23 @@ func (f *Folder) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	var events chan fsnotify.Event
-	var errs chan error
-	w, err := fsnotify.NewWatcher()
-	if err == nil {
-		if err = w.Add(f.inbox); err != nil {
-			w.Close()
-		}
-	}
-	if err != nil {
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if f.opts.Poll {
+		f.log.Info("file drop: notifications off (poll), listing the inbox every rescan", "rescan", f.opts.Rescan)
+	} else if ev, er, stop, err := f.opts.watch(f.inbox); err != nil {
 		// Network shares often cannot be watched; the rescan still works.
-		f.log.Warn("file drop: cannot watch the inbox, relying on the rescan", "dir", f.inbox, "err", err)
+		f.log.Warn("file drop: cannot watch the inbox, relying on the rescan", "dir", f.inbox, "rescan", f.opts.Rescan, "err", err)
 	} else {
-		defer w.Close()
-		events, errs = w.Events, w.Errors
+		defer stop()
+		events, errs = ev, er
 	}
-	f.log.Info("file drop watching", "inbox", f.inbox, "stable_for", f.opts.StableFor, "policy", f.opts.Policy)
+	f.log.Info("file drop watching", "inbox", f.inbox, "stable_for", f.opts.StableFor, "rescan", f.opts.Rescan, "policy", f.opts.Policy)
 
 	active := map[string]bool{}       // names in processing/ with a goroutine
 	retryAt := map[string]time.Time{} // processing/ names to leave alone until then
 	cands := map[string]*candidate{}
+	stuck := map[string]bool{} // refused entries that could not be moved, logged once
 	start := func(name string) {
 		active[name] = true
 		wg.Add(1)
@@ -212,16 +273,16 @@ func (f *Folder) Run(ctx context.Context) error {
 		if ignored(name) {
 			return
 		}
-		// Lstat: a symbolic link is not taken, so a file outside the
-		// folder is never read or moved by way of one.
+		// Lstat: a symbolic link is answered as a link, so a file outside
+		// the folder is never read or moved by way of one.
 		fi, err := os.Lstat(filepath.Join(f.inbox, name))
-		if err != nil || !fi.Mode().IsRegular() {
+		if err != nil || stuck[name] {
 			delete(cands, name)
 			return
 		}
 		c := cands[name]
-		if c == nil || c.size != fi.Size() || !c.mod.Equal(fi.ModTime()) {
-			cands[name] = &candidate{size: fi.Size(), mod: fi.ModTime(), since: time.Now()}
+		if c == nil || c.size != fi.Size() || !c.mod.Equal(fi.ModTime()) || c.mode != fi.Mode().Type() {
+			cands[name] = &candidate{size: fi.Size(), mod: fi.ModTime(), mode: fi.Mode().Type(), since: time.Now()}
 		}
 	}
 	rescan := func() {
@@ -234,15 +295,21 @@ func (f *Folder) Run(ctx context.Context) error {
 				start(name)
 			}
 		}
-		names := list(f.inbox)
+		ents, _ := os.ReadDir(f.inbox) // unreadable: empty until the next rescan
 		seen := map[string]bool{}
-		for _, name := range names {
+		for _, e := range ents {
+			name := e.Name()
 			seen[name] = true
 			observe(name)
 		}
 		for name := range cands {
 			if !seen[name] {
 				delete(cands, name)
+			}
+		}
+		for name := range stuck {
+			if !seen[name] {
+				delete(stuck, name)
 			}
 		}
 	}
@@ -268,7 +335,23 @@ func (f *Folder) Run(ctx context.Context) error {
 				}
 				continue
 			}
+			if !c.mode.IsRegular() {
+				// A folder (stable: its writer is done with it), a link, a
+				// pipe: answered in failed/, never entered or followed.
+				delete(cands, name)
+				if err := f.refuseEntry(name, c.mode); err != nil {
+					stuck[name] = true
+					f.log.Error("file drop: cannot move what is not a file out of inbox/; remove it by hand", "name", name, "err", err)
+				}
+				continue
+			}
+			if _, err := os.Lstat(filepath.Join(f.processing, name)); err == nil {
+				continue // a file of that name waits to be tried again; never overwrite it
+			}
 			src := filepath.Join(f.inbox, name)
+			// A new take: companions of an earlier file of this name
+			// (gone from processing/) must not be mistaken for its own.
+			f.removeSide(name)
 			if !exclusive(src) {
 				continue // still open in its writer (Windows); try on the next rescan
 			}
@@ -295,6 +378,7 @@ func (f *Folder) Run(ctx context.Context) error {
 			return nil
 		case ev, ok := <-events:
 			if !ok {
+				f.log.Warn("file drop: the watcher stopped, relying on the rescan", "rescan", f.opts.Rescan)
 				events = nil
 				continue
 			}
@@ -306,8 +390,10 @@ func (f *Folder) Run(ctx context.Context) error {
 				errs = nil
 				continue
 			}
-			// Overflow: notifications were lost; list the folder instead.
-			f.log.Warn("file drop: watcher error, rescanning", "err", err)
+			// Overflow (fsnotify.ErrEventOverflow; Windows' buffer fills
+			// when many files land at once): notifications were lost, so
+			// list the folder now rather than at the next tick.
+			f.log.Warn("file drop: watcher error, rescanning now", "err", err, "overflow", errors.Is(err, fsnotify.ErrEventOverflow))
 			rescan()
 		case <-tick.C:
 			rescan()

@@ -355,6 +355,28 @@ type csvReader struct {
 // names and amounts ("150.00" stays exact).
 var intFields = map[string]bool{"expires_in": true, "since": true}
 
+// boolFields are the protocol's JSON booleans. A spreadsheet has no JSON
+// true, so the spellings people type are taken, in any case.
+var boolFields = map[string]bool{"summary": true}
+
+var csvBools = map[string]string{
+	"true": "true", "false": "false", "1": "true", "0": "false",
+	"yes": "true", "no": "false", "evet": "true", "hayır": "false", "hayir": "false",
+}
+
+// jsonFields are the protocol fields that are a JSON array or object: in
+// a CSV cell they are written as JSON, e.g. items as
+// [{"name":"Elma","quantity":"1","amount":"50.50","vat_rate":1}] (quoted,
+// with each " doubled, as spreadsheets save it).
+var jsonFields = map[string]byte{"items": '[', "customer": '{'}
+
+// csvBool reads a boolean cell; Turkish "HAYIR" lowers to "hayir"
+// outside a Turkish locale, so both spellings are known.
+func csvBool(cell string) (string, bool) {
+	v, ok := csvBools[strings.ToLower(cell)]
+	return v, ok
+}
+
 func newCSV(br *bufio.Reader) (*csvReader, error) {
 	cr := csv.NewReader(br)
 	cr.Comma = sniffComma(br)
@@ -457,9 +479,30 @@ func (r *csvReader) next() (entry, error) {
 		k, _ := json.Marshal(r.header[i])
 		b.Write(k)
 		b.WriteByte(':')
-		if intFields[r.header[i]] && isSmallInt(cell) {
+		h := r.header[i]
+		switch open, isJSON := jsonFields[h]; {
+		case intFields[h] && isSmallInt(cell):
 			b.WriteString(cell)
-		} else {
+		case boolFields[h]:
+			v, ok := csvBool(cell)
+			if !ok {
+				e.Err = protocol.Errorf(protocol.CodeInvalidField, h, "%s must be true or false (1/0, evet/hayır, yes/no also do), not %q", h, cell)
+				return e, nil
+			}
+			b.WriteString(v)
+		case isJSON:
+			if cell[0] != open || !json.Valid([]byte(cell)) {
+				kind := "an array [...]"
+				if open == '{' {
+					kind = "an object {...}"
+				}
+				e.Err = protocol.Errorf(protocol.CodeInvalidField, h, "in a CSV file %s is written as JSON, %s, in one cell", h, kind)
+				return e, nil
+			}
+			var c bytes.Buffer
+			json.Compact(&c, []byte(cell))
+			b.Write(c.Bytes())
+		default:
 			v, _ := json.Marshal(cell)
 			b.Write(v)
 		}

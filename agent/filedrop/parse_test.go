@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // got is an entry in a comparable form: "L<line>#<n> <raw or code/field>".
@@ -71,6 +72,15 @@ func TestReaders(t *testing.T) {
 		{"csv bad quote", formatCSV, "a,b\n1,\"x\"y\n3,4\n", []string{"L2#1 invalid_csv/", `L3#2 {"a":"3","b":"4"}`}, ""},
 		{"csv duplicate header", formatCSV, "a,A\n1,2\n", nil, "L1 invalid_csv"},
 		{"csv header only", formatCSV, "type,terminal\r\n", nil, "L0 no_commands"},
+		{"csv summary spellings", formatCSV, "type;summary\nend_of_day;TRUE\nend_of_day;Evet\nend_of_day;0\nend_of_day;HAYIR\nend_of_day;hayır\nend_of_day;no\nend_of_day;belki\n",
+			[]string{`L2#1 {"type":"end_of_day","summary":true}`, `L3#2 {"type":"end_of_day","summary":true}`, `L4#3 {"type":"end_of_day","summary":false}`,
+				`L5#4 {"type":"end_of_day","summary":false}`, `L6#5 {"type":"end_of_day","summary":false}`, `L7#6 {"type":"end_of_day","summary":false}`,
+				"L8#7 invalid_field/summary"}, ""},
+		{"csv items and customer as JSON", formatCSV, "type;amount;items;customer\n" +
+			`sale;50.50;"[{""name"":""Elma"",""quantity"":""1"",""amount"":""50.50"",""vat_rate"":1}]";"{""type"":""individual"", ""first_name"":""Eda""}"` + "\n" +
+			"sale;1.00;Elma;\nsale;1.00;;[1]\n",
+			[]string{`L2#1 {"type":"sale","amount":"50.50","items":[{"name":"Elma","quantity":"1","amount":"50.50","vat_rate":1}],"customer":{"type":"individual","first_name":"Eda"}}`,
+				"L3#2 invalid_field/items", "L4#3 invalid_field/customer"}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,11 +103,12 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$`)
 
 func TestNamer(t *testing.T) {
 	hash := strings.Repeat("ab", 32)
+	key := func(name string) string { return fileKey(name, hash) }
 	cases := []struct{ file, own, want string }{
-		{"eod.json", "EOD-1", "eod:abababababab:EOD-1"},
-		{"Şişli Şubesi gün sonu.csv", "L2", "Sisli_Subesi_gun_sonu:abababababab:L2"},
-		{"-x.ndjson", "L1", "f-x:abababababab:L1"},
-		{strings.Repeat("long", 20) + ".csv", "S-1", strings.Repeat("long", 20)[:47] + ":abababababab:S-1"},
+		{"eod.json", "EOD-1", "eod:" + key("eod.json") + ":EOD-1"},
+		{"Şişli Şubesi gün sonu.csv", "-L2", "Sisli_Subesi_gun_sonu:" + key("Şişli Şubesi gün sonu.csv") + ":-L2"},
+		{"-x.ndjson", "-L1", "f-x:" + key("-x.ndjson") + ":-L1"},
+		{strings.Repeat("long", 20) + ".csv", "S-1", strings.Repeat("long", 20)[:43] + ":" + key(strings.Repeat("long", 20)+".csv") + ":S-1"},
 		{"a.csv", strings.Repeat("9", 60), ""}, // hashed: checked for shape only
 	}
 	for _, tc := range cases {
@@ -118,10 +129,71 @@ func TestNamer(t *testing.T) {
 	}
 }
 
+// TestNamerNoCollisions: files with the same content whose names differ
+// anywhere — after the part of the name that fits in an id, only in case,
+// only in Turkish letters or in characters ids cannot hold, only in the
+// extension — get different ids for every command. Issue 19: names cut to
+// 48 characters made the second day's file report the first day's
+// results.
+func TestNamerNoCollisions(t *testing.T) {
+	hash := strings.Repeat("0", 64)
+	long := strings.Repeat("ç", 120) // 240 bytes
+	names := []string{
+		"Kadikoy Moda Subesi gun sonu raporu kasa-1 2026-11-24.ndjson",
+		"Kadikoy Moda Subesi gun sonu raporu kasa-1 2026-11-25.ndjson",
+		long + "a.ndjson" + strings.Repeat("x", 6),       // 255 bytes
+		long + "b.ndjson" + strings.Repeat("x", 6),       // 255 bytes, differing in the middle
+		long + "a.ndjson" + strings.Repeat("x", 5) + "y", // differing in the last byte
+		"EOD.ndjson", "eod.ndjson", "Eod.ndjson", "eod.NDJSON",
+		"Şişli.ndjson", "Sisli.ndjson", "şişli.ndjson", "ŞİŞLİ.ndjson", "SISLI.ndjson",
+		"çğıİöşü.ndjson", "cgiIosu.ndjson", "ÇĞIİÖŞÜ.ndjson",
+		"a b.ndjson", "a_b.ndjson", "a+b.ndjson", "a.b.ndjson",
+		"gün sonu.ndjson", "gun sonu.ndjson", "gün sonu.jsonl", "gün sonu.json",
+	}
+	seen := map[string]string{}
+	for _, name := range names {
+		if len(name) > 255 {
+			t.Fatalf("test name %d bytes", len(name))
+		}
+		for _, own := range []string{"S-1", "-L1", "-N1", strings.Repeat("E", 64)} {
+			n := newNamer(name, hash, formatNDJSON)
+			id := n.id(own)
+			if !idPattern.MatchString(id) {
+				t.Errorf("%q %s: %q is not a protocol id", name, own, id)
+			}
+			if other, dup := seen[id]; dup {
+				t.Errorf("%q and %s share id %q", name, other, id)
+			}
+			seen[id] = fmt.Sprintf("%q (%s)", name, own)
+		}
+	}
+	// Within one file: a command without an id never takes the id
+	// written on another line.
+	n := newNamer("x.ndjson", hash, formatNDJSON)
+	if a, b := n.id("L2"), n.id(n.unnamed(entry{Line: 2, N: 2})); a == b {
+		t.Errorf("own id L2 and line 2 without an id share %q", a)
+	}
+}
+
+func TestLegacyID(t *testing.T) {
+	hash := strings.Repeat("ab", 32)
+	cases := []struct{ file, own, want string }{
+		{"eod.json", "EOD-1", "eod:abababababab:EOD-1"},
+		{"Şişli Şubesi gün sonu.csv", "-L2", "Sisli_Subesi_gun_sonu:abababababab:L2"},
+		{strings.Repeat("long", 20) + ".csv", "S-1", strings.Repeat("long", 20)[:47] + ":abababababab:S-1"},
+	}
+	for _, tc := range cases {
+		if got := legacyID(tc.file, hash, tc.own); got != tc.want {
+			t.Errorf("%s %s: %q, want %q", tc.file, tc.own, got, tc.want)
+		}
+	}
+}
+
 // TestDecodeNamespaces: ids are namespaced, an original_id naming a sale in
 // the same file follows it, one naming anything else is kept.
 func TestDecodeNamespaces(t *testing.T) {
 	n := newNamer("f.ndjson", strings.Repeat("0", 64), formatNDJSON)
+	k := "f:" + fileKey("f.ndjson", strings.Repeat("0", 64)) + ":"
 	lines := []string{
 		`{"type":"sale","id":"S-1","terminal":"kasa-1","amount":"10"}`,
 		`{"type":"sale","terminal":"kasa-1","amount":"10"}`,
@@ -130,10 +202,10 @@ func TestDecodeNamespaces(t *testing.T) {
 		`{"type":"query","id":"WS-9"}`,
 	}
 	want := []string{
-		"f:000000000000:S-1 ",
-		"f:000000000000:L2 ",
-		"f:000000000000:L3 f:000000000000:S-1",
-		"f:000000000000:L4 WS-9",
+		k + "S-1 ",
+		k + "-L2 ",
+		k + "-L3 " + k + "S-1",
+		k + "-L4 WS-9",
 		"WS-9 ",
 	}
 	for i, l := range lines {
@@ -345,5 +417,26 @@ func TestReadersStream(t *testing.T) {
 			}
 			t.Logf("%d commands, peak heap %.1f MB", count, float64(peak)/(1<<20))
 		})
+	}
+}
+
+// TestCompanion: result and error file names fit the file system's 255
+// bytes for any dropped name, stay valid UTF-8, and two long names that
+// differ only at their end keep different companions.
+func TestCompanion(t *testing.T) {
+	long := strings.Repeat("ğ", 120) // 240 bytes
+	a, b := long+"-24.ndjson", long+"-25.ndjson"
+	seen := map[string]bool{}
+	for _, name := range []string{"eod.json", a, b, strings.Repeat("x", 255)} {
+		for _, suffix := range []string{".result.json", ".result.csv", ".error.txt"} {
+			c := companion(name, suffix)
+			if len(c) > maxName || !utf8.ValidString(c) || !strings.HasSuffix(c, suffix) || seen[c] {
+				t.Errorf("companion(%q, %s) = %q (%d bytes)", name, suffix, c, len(c))
+			}
+			seen[c] = true
+		}
+	}
+	if got := companion("eod.json", ".result.json"); got != "eod.json.result.json" {
+		t.Errorf("a short name's companion is %q", got)
 	}
 }

@@ -2,14 +2,13 @@ package filedrop
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tezgah/tezgah/agent/protocol"
 	"github.com/tezgah/tezgah/outbox"
@@ -43,10 +42,25 @@ func (p problem) String() string {
 type run struct {
 	f      *Folder
 	name   string
-	path   string
+	path   string // the file as dropped, in processing/
+	snap   string // the private copy every pass reads (see take)
 	format format
-	hash   string // hex SHA-256 of the content
-	comma  rune   // a CSV input's separator, reused for a CSV result
+	hash   string // hex SHA-256 of the content taken
+	size   int64  // bytes taken
+	mod    time.Time
+	comma  rune // a CSV input's separator, reused for a CSV result
+
+	// resumed: the file was already being run before this start (or a
+	// passing error), so some of its commands may be stored.
+	resumed bool
+	// changed is set once the dropped file no longer holds what was
+	// taken: it was still being written. Nothing more is submitted.
+	changed   *protocol.Error
+	submitted int // Submit calls made by this run
+	// legacy holds, for a file an older version took, the ids it
+	// stored, by own id; nil for every other file.
+	legacy map[string]string
+	err    error // a failed legacy lookup, reported by each
 
 	problems []problem // the first maxProblems
 	bad      int       // all bad commands
@@ -54,6 +68,21 @@ type run struct {
 	fatal    bool                    // the file could not be read to its end
 	invalid  map[int]*protocol.Error // by command number: not run
 	rejected map[int]*protocol.Error // by command number: refused by the agent at submit
+}
+
+// store, admissible and lookup are a run's only ways to the agent's
+// requests: how a file's commands are scoped in the outbox is decided
+// here (with namer.id, which makes their ids) and nowhere else.
+func (r *run) store(ctx context.Context, c protocol.Command) (outbox.Event, bool, error) {
+	return r.f.b.Submit(ctx, c)
+}
+
+func (r *run) admissible(ctx context.Context, c protocol.Command) error {
+	return r.f.b.Check(ctx, c)
+}
+
+func (r *run) lookup(ctx context.Context, id string) (outbox.Event, error) {
+	return r.f.b.Lookup(ctx, id)
 }
 
 // handle processes one file and reports whether it stays in processing/
@@ -70,7 +99,7 @@ func (f *Folder) handle(ctx context.Context, name string) (retry bool) {
 }
 
 func (f *Folder) process(ctx context.Context, name string) error {
-	r := &run{f: f, name: name, path: filepath.Join(f.processing, name), comma: ',',
+	r := &run{f: f, name: name, path: filepath.Join(f.processing, name), snap: f.side(name, sideSnapshot), comma: ',',
 		invalid: map[int]*protocol.Error{}, rejected: map[int]*protocol.Error{}}
 	format, ok := formatOf(name)
 	if !ok {
@@ -79,47 +108,63 @@ func (f *Folder) process(ctx context.Context, name string) error {
 		return r.reject()
 	}
 	r.format = format
-	hash, err := hashFile(r.path)
-	if err != nil {
+	if err := r.take(); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
+			f.removeSide(name)
 			return nil // taken away by hand while we were busy
 		}
 		r.add(0, 0, protocol.Errorf(CodeUnreadable, "", "cannot read the file: %v", err))
 		r.fatal = true
 		return r.reject()
 	}
-	r.hash = hash
+	if _, err := os.Stat(f.side(name, sideLegacy)); err == nil {
+		r.legacy = map[string]string{}
+	}
+	if r.changed != nil && !r.resumed {
+		return r.putBack()
+	}
 	if err := r.validate(ctx); err != nil {
 		return err
 	}
 	if r.good == 0 && r.bad == 0 {
 		r.add(0, 0, protocol.Errorf(CodeNoCommands, "", "the file holds no commands"))
 	}
-	if r.fatal || r.good == 0 || (r.bad > 0 && f.opts.Policy == AllOrNothing) {
+	if r.changed == nil {
+		// Before anything runs: a file cut short by its writer is bad, but
+		// only because it was taken too early.
+		r.checkChanged(true)
+	}
+	if r.changed == nil && (r.fatal || r.good == 0 || (r.bad > 0 && f.opts.Policy == AllOrNothing)) {
 		return r.reject()
 	}
 	since := f.b.LastSeq()
-	pending, err := r.submit(ctx)
-	if err != nil {
-		return err
+	var pending map[string]bool
+	var err error
+	if r.changed == nil {
+		if pending, err = r.submit(ctx); err != nil {
+			return err
+		}
+	}
+	if r.changed != nil && !r.resumed && r.submitted == 0 {
+		return r.putBack() // nothing of it can be stored
+	}
+	if r.changed != nil {
+		// Stop: report what of the file is stored, and nothing more.
+		var stored int
+		if pending, stored, err = r.follow(ctx); err != nil {
+			return err
+		}
+		if stored == 0 {
+			return r.putBack()
+		}
 	}
 	if err := r.wait(ctx, since, pending); err != nil {
 		return err
 	}
+	if r.changed == nil {
+		r.checkChanged(true)
+	}
 	return r.finish(ctx)
-}
-
-func hashFile(path string) (string, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func (r *run) add(line, n int, e *protocol.Error) {
@@ -135,14 +180,14 @@ func (r *run) add(line, n int, e *protocol.Error) {
 // each reads the file from the start and calls fn for every command with
 // its decoding error, if any. A *fileError ends the reading.
 func (r *run) each(ctx context.Context, fn func(c command, perr *protocol.Error) error) error {
-	fh, err := os.Open(r.path)
+	fh, err := os.Open(r.snap)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", r.name, err)
 	}
 	defer fh.Close()
 	var lines io.Reader
 	if r.format == formatJSON {
-		lf, err := os.Open(r.path)
+		lf, err := os.Open(r.snap)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", r.name, err)
 		}
@@ -156,7 +201,7 @@ func (r *run) each(ctx context.Context, fn func(c command, perr *protocol.Error)
 	if cr, ok := rd.(*csvReader); ok {
 		r.comma = cr.r.Comma
 	}
-	nm := newNamer(r.name, r.hash, r.format)
+	nm := r.namer(ctx)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -169,6 +214,9 @@ func (r *run) each(ctx context.Context, fn func(c command, perr *protocol.Error)
 			return err
 		}
 		c, perr := nm.decode(e)
+		if r.err != nil {
+			return r.err
+		}
 		if err := fn(c, perr); err != nil {
 			return err
 		}
@@ -180,14 +228,10 @@ func (r *run) each(ctx context.Context, fn func(c command, perr *protocol.Error)
 // can be checked without storing: the protocol, the terminal names, and
 // that an original_id outside the file is known.
 func (r *run) validate(ctx context.Context) error {
-	terms := map[string]bool{}
-	for _, t := range r.f.opts.Terminals {
-		terms[t] = true
-	}
 	err := r.each(ctx, func(c command, perr *protocol.Error) error {
 		if perr == nil {
 			var err error
-			if perr, err = r.check(ctx, c, terms); err != nil {
+			if perr, err = r.check(ctx, c); err != nil {
 				return err
 			}
 		}
@@ -207,22 +251,19 @@ func (r *run) validate(ctx context.Context) error {
 	return err
 }
 
-func (r *run) check(ctx context.Context, c command, terms map[string]bool) (*protocol.Error, error) {
+func (r *run) check(ctx context.Context, c command) (*protocol.Error, error) {
 	cmd := c.Cmd
 	if cmd.Type == protocol.TypeQuery {
-		if _, err := r.f.b.Lookup(ctx, cmd.ID); errors.Is(err, outbox.ErrNotFound) {
+		if _, err := r.lookup(ctx, cmd.ID); errors.Is(err, outbox.ErrNotFound) {
 			return protocol.Errorf(protocol.CodeNotFound, "id", "no request with id %q (unknown, or older than the retention period)", cmd.ID), nil
 		} else if err != nil {
 			return nil, err
 		}
 		return nil, nil
 	}
-	if len(terms) > 0 && !terms[cmd.Terminal] {
-		return protocol.Errorf(protocol.CodeUnknownTerminal, "terminal", "no terminal %q on this agent", cmd.Terminal), nil
-	}
 	if o := c.Original; o != nil {
-		// The same checks the agent makes against a stored sale, made
-		// here so that under all_or_nothing they stop the whole file.
+		// The checks the agent makes against a stored sale, made here
+		// against the sale in this file, which is not stored yet.
 		switch {
 		case o.cmd == nil:
 			return protocol.Errorf(protocol.CodeInvalidOriginal, "original_id", "the command on line %d is bad itself", o.line), nil
@@ -233,17 +274,22 @@ func (r *run) check(ctx context.Context, c command, terms map[string]bool) (*pro
 		case cmd.Type == protocol.TypeRefund && cmd.Amount.Minor > o.cmd.Amount.Minor:
 			return protocol.Errorf(protocol.CodeAmountExceeds, "amount", "refund %s is more than the sale's %s on line %d", cmd.Amount, o.cmd.Amount, o.line), nil
 		}
-		return nil, nil
+		cmd.OriginalID = "" // checked above; Check would look for it stored
 	}
-	if cmd.OriginalID != "" {
-		if _, err := r.f.b.Lookup(ctx, cmd.OriginalID); errors.Is(err, outbox.ErrNotFound) {
-			return protocol.Errorf(protocol.CodeUnknownOriginal, "original_id",
-				"no sale with id %q in this file or in the agent (unknown, or older than the retention period)", cmd.OriginalID), nil
-		} else if err != nil {
-			return nil, err
+	// Everything else the agent checks before storing — the terminal, a
+	// stored original, the provider's own accept-time rules — through the
+	// very checks Submit makes, so all_or_nothing sees every refusal
+	// before the first command is stored.
+	err := r.admissible(ctx, cmd)
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		if c.Original == nil && pe.Code == protocol.CodeUnknownOriginal {
+			pe = protocol.Errorf(protocol.CodeUnknownOriginal, "original_id",
+				"no sale with id %q in this file or in the agent (unknown, or older than the retention period)", cmd.OriginalID)
 		}
+		return pe, nil
 	}
-	return nil, nil
+	return nil, err
 }
 
 // submit hands every good command to the backend, in file order. A
@@ -256,7 +302,11 @@ func (r *run) submit(ctx context.Context) (map[string]bool, error) {
 		if perr != nil || r.invalid[c.N] != nil || c.Cmd.Type == protocol.TypeQuery {
 			return nil
 		}
-		ev, _, err := r.f.b.Submit(ctx, c.Cmd)
+		if r.checkChanged(false) {
+			return errStop
+		}
+		r.submitted++ // counted before: a failed Submit may have stored it
+		ev, _, err := r.store(ctx, c.Cmd)
 		var pe *protocol.Error
 		if errors.As(err, &pe) {
 			switch pe.Code {
@@ -274,10 +324,48 @@ func (r *run) submit(ctx context.Context) (map[string]bool, error) {
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && err != errStop {
 		return nil, fmt.Errorf("filedrop: %s: %w", r.name, err)
 	}
+	if err == nil {
+		r.checkChanged(true)
+	}
 	return pending, nil
+}
+
+// errStop ends a pass early without being a failure.
+var errStop = errors.New("stop")
+
+// follow is submit for a file that changed after it was taken: it stores
+// nothing, and finds which of the file's commands are stored (by this run
+// before the change, or before a crash) and which of those are not final.
+func (r *run) follow(ctx context.Context) (pending map[string]bool, stored int, err error) {
+	pending = map[string]bool{}
+	err = r.each(ctx, func(c command, perr *protocol.Error) error {
+		if perr != nil || r.invalid[c.N] != nil || c.Cmd.Type == protocol.TypeQuery {
+			return nil
+		}
+		ev, err := r.lookup(ctx, c.Cmd.ID)
+		if errors.Is(err, outbox.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("line %d: %w", c.Line, err)
+		}
+		stored++
+		if !ev.State.Final() {
+			pending[c.Cmd.ID] = true
+		}
+		return nil
+	})
+	var fe *fileError
+	if errors.As(err, &fe) {
+		err = nil // nothing after it could have run
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("filedrop: %s: %w", r.name, err)
+	}
+	return pending, stored, nil
 }
 
 // wait follows the event log from since until every pending request has
@@ -327,15 +415,14 @@ func (r *run) reject() error {
 			"its other %d commands were checked and are fine.\r\n", AllOrNothing, r.good)
 	}
 	r.writeProblems(&b)
-	if err := writeAtomic(f.failed, r.name+".error.txt", []byte("\ufeff"+b.String())); err != nil {
+	if err := writeAtomic(f.failed, companion(r.name, ".error.txt"), []byte("\ufeff"+b.String())); err != nil {
 		return fmt.Errorf("filedrop: %s: %w", r.name, err)
 	}
-	os.Remove(filepath.Join(f.failed, r.name+".result.json"))
-	if err := os.Rename(r.path, filepath.Join(f.failed, r.name)); err != nil {
+	os.Remove(filepath.Join(f.failed, companion(r.name, ".result.json")))
+	if err := r.moveTo(f.failed); err != nil {
 		return fmt.Errorf("filedrop: %s: %w", r.name, err)
 	}
-	syncDir(f.failed)
-	syncDir(f.processing)
+	f.outcome(OutcomeFailed)
 	f.log.Warn("file drop: file failed", "file", r.name, "problems", r.bad, "first", r.problems[0].String())
 	return nil
 }
@@ -363,24 +450,37 @@ func (r *run) finish(ctx context.Context) error {
 	if err := r.writeResults(ctx); err != nil {
 		return fmt.Errorf("filedrop: %s: %w", r.name, err)
 	}
-	errName := r.name + ".error.txt"
-	if r.bad > 0 {
+	errName := companion(r.name, ".error.txt")
+	if r.bad > 0 || r.changed != nil {
 		var b strings.Builder
-		fmt.Fprintf(&b, "tezgah ran %d commands of %s and left out %d bad ones (policy %s); see %s.result.json.\r\n",
-			r.good, r.name, r.bad, SkipInvalid, r.name)
+		if r.changed != nil {
+			fmt.Fprintf(&b, "tezgah stopped running %s: %s: %s\r\n"+
+				"The commands that ran are in %s.result.json with their results; those marked %s did not run.\r\n"+
+				"Do not drop the whole file again: the commands that ran would run again under new ids.\r\n",
+				r.name, r.changed.Code, r.changed.Message, r.name, StatusNotRun)
+		} else {
+			fmt.Fprintf(&b, "tezgah ran %d commands of %s and left out %d bad ones (policy %s); see %s.result.json.\r\n",
+				r.good, r.name, r.bad, SkipInvalid, r.name)
+		}
 		fmt.Fprintf(&b, "File: %s (sha256 %s)\r\n", r.name, r.hash)
-		r.writeProblems(&b)
+		if r.bad > 0 {
+			r.writeProblems(&b)
+		}
 		if err := writeAtomic(f.done, errName, []byte("\ufeff"+b.String())); err != nil {
 			return fmt.Errorf("filedrop: %s: %w", r.name, err)
 		}
 	} else {
 		os.Remove(filepath.Join(f.done, errName)) // from an earlier file of this name
 	}
-	if err := os.Rename(r.path, filepath.Join(f.done, r.name)); err != nil {
+	if err := r.moveTo(f.done); err != nil {
 		return fmt.Errorf("filedrop: %s: %w", r.name, err)
 	}
-	syncDir(f.done)
-	syncDir(f.processing)
+	if r.changed != nil {
+		f.outcome(OutcomeChanged)
+		f.log.Warn("file drop: file changed while it was processed; what was added did not run", "file", r.name, "err", r.changed.Message)
+	} else {
+		f.outcome(OutcomeDone)
+	}
 	f.log.Info("file drop: file done", "file", r.name, "commands", r.good+r.bad, "bad", r.bad, "rejected", len(r.rejected))
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tezgah/tezgah/agent/protocol"
 	"github.com/tezgah/tezgah/money"
+	"github.com/tezgah/tezgah/outbox"
 )
 
 // Statuses of a command in the result file besides the outbox's final
@@ -90,7 +92,7 @@ type termAcc struct {
 // per-terminal counters.
 func (r *run) writeResults(ctx context.Context) error {
 	f := r.f
-	js, err := createAtomic(f.done, r.name+".result.json")
+	js, err := createAtomic(f.done, companion(r.name, ".result.json"))
 	if err != nil {
 		return err
 	}
@@ -99,7 +101,7 @@ func (r *run) writeResults(ctx context.Context) error {
 	var ca *atomicFile
 	for _, rf := range f.opts.ResultFormats {
 		if rf == "csv" {
-			if ca, err = createAtomic(f.done, r.name+".result.csv"); err != nil {
+			if ca, err = createAtomic(f.done, companion(r.name, ".result.csv")); err != nil {
 				return err
 			}
 			defer ca.abort()
@@ -117,7 +119,9 @@ func (r *run) writeResults(ctx context.Context) error {
 		Format      string `json:"format"`
 		Policy      string `json:"policy"`
 		ProcessedAt string `json:"processed_at"`
-	}{r.name, r.hash, string(r.format), f.opts.Policy, f.opts.Now().UTC().Format(time.RFC3339)}
+		// Error says the file did not run whole: changed_while_processing.
+		Error *protocol.Error `json:"error,omitempty"`
+	}{r.name, r.hash, string(r.format), f.opts.Policy, f.opts.Now().UTC().Format(time.RFC3339), r.changed}
 	hb, _ := json.Marshal(head)
 	js.Write(hb[:len(hb)-1])
 	js.WriteString(",\n\"commands\": [")
@@ -150,6 +154,12 @@ func (r *run) writeResults(ctx context.Context) error {
 		}
 		return nil
 	})
+	var fe *fileError
+	if r.changed != nil && errors.As(err, &fe) {
+		// Taken half written: the part that could be read is reported;
+		// nothing after it ran.
+		err = nil
+	}
 	if err != nil {
 		return err
 	}
@@ -205,7 +215,12 @@ func (r *run) row(ctx context.Context, c command, perr *protocol.Error) (Row, er
 		row.Status, row.Error = StatusRejected, pe
 		return row, nil
 	}
-	ev, err := r.f.b.Lookup(ctx, cmd.ID)
+	ev, err := r.lookup(ctx, cmd.ID)
+	if r.changed != nil && errors.Is(err, outbox.ErrNotFound) && cmd.Type != protocol.TypeQuery {
+		row.Status = StatusNotRun
+		row.Error = protocol.Errorf(CodeChangedWhileProcessing, "", "not run: the file changed after it was taken, before this command was stored")
+		return row, nil
+	}
 	if err != nil {
 		return row, fmt.Errorf("line %d: %w", c.Line, err)
 	}
