@@ -286,20 +286,47 @@ func (a *Agent) startFiledrop(ctx context.Context, bg *sync.WaitGroup) error {
 	return nil
 }
 
-// filedropBackend is the agent as the drop folder sees it: a result the
-// folder looks up goes into a result file, so for /metrics it has been
-// delivered.
+// filedropBackend is the agent as the drop folder sees it: its own
+// register, and a result the folder looks up goes into a result file, so
+// for /metrics it has been delivered.
+//
+// A file the version before registers half ran is resumed with that
+// version's ids (filedrop.IsLegacyID), stored — and migrated — under
+// register local: those ids are looked up, submitted and followed there,
+// so nothing of such a file runs twice.
 type filedropBackend struct {
 	registerBackend
 	metrics *web.Metrics
 }
 
+func (b filedropBackend) route(id string) registerBackend {
+	if filedrop.IsLegacyID(id) {
+		return b.a.as(outbox.Local)
+	}
+	return b.registerBackend
+}
+
+func (b filedropBackend) Submit(ctx context.Context, c protocol.Command) (outbox.Event, bool, error) {
+	return b.route(c.ID).Submit(ctx, c)
+}
+
+func (b filedropBackend) Check(ctx context.Context, c protocol.Command) error {
+	return b.route(c.ID).Check(ctx, c)
+}
+
 func (b filedropBackend) Lookup(ctx context.Context, id string) (outbox.Event, error) {
-	ev, err := b.registerBackend.Lookup(ctx, id)
+	ev, err := b.route(id).Lookup(ctx, id)
 	if err == nil && ev.Type == outbox.EventResult {
 		b.metrics.Delivered(ev.Register, id, ev.Seq)
 	}
 	return ev, err
+}
+
+// Events is registerBackend's, with the legacy ids' events of local kept.
+func (b filedropBackend) Events(ctx context.Context, since int64, limit int) ([]outbox.Event, error) {
+	return b.a.eventsOf(ctx, since, limit, func(ev outbox.Event) bool {
+		return ev.Register == b.register || (ev.Register == outbox.Local && filedrop.IsLegacyID(ev.ID))
+	})
 }
 
 // FiledropDir is the drop folder cfg configures: [filedrop] dir, else

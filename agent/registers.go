@@ -45,10 +45,15 @@ func (b registerBackend) Lookup(ctx context.Context, id string) (outbox.Event, e
 // blanked rather than leaving them out: the caller pages by seq, and an
 // id of another register may equal one of its own.
 func (b registerBackend) Events(ctx context.Context, since int64, limit int) ([]outbox.Event, error) {
-	evs, err := b.a.store.Events(ctx, since, limit)
-	for i := range evs {
-		if evs[i].Register != b.register {
-			evs[i] = outbox.Event{Seq: evs[i].Seq}
+	return b.a.eventsOf(ctx, since, limit, func(ev outbox.Event) bool { return ev.Register == b.register })
+}
+
+// eventsOf pages through the event log, blanking the events not mine.
+func (a *Agent) eventsOf(ctx context.Context, since int64, limit int, mine func(outbox.Event) bool) ([]outbox.Event, error) {
+	evs, err := a.store.Events(ctx, since, limit)
+	for i, ev := range evs {
+		if !mine(ev) {
+			evs[i] = outbox.Event{Seq: ev.Seq}
 		}
 	}
 	return evs, err

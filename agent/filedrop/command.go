@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/tezgah/tezgah/agent/protocol"
@@ -112,6 +113,19 @@ func (n *namer) id(own string) string {
 	}
 	stem := n.stem[:min(len(n.stem), maxID-fixed-len(own))]
 	return stem + ":" + n.key + ":" + own
+}
+
+var (
+	legacyKey = regexp.MustCompile(`:[0-9a-f]{12}:`)
+	fileKeyed = regexp.MustCompile(`:[0-9a-f]{16}:`)
+)
+
+// IsLegacyID reports whether id has the shape legacyID gives: the ids
+// the version before fileKey stored. That version had no registers, so
+// its requests are register "local" since the outbox's migration to
+// per-register ids; the agent looks them up there.
+func IsLegacyID(id string) bool {
+	return legacyKey.MatchString(id) && !fileKeyed.MatchString(id)
 }
 
 // legacyID is the id the version before fileKey gave own: the stem cut

@@ -186,6 +186,13 @@ func TestLegacyID(t *testing.T) {
 		if got := legacyID(tc.file, hash, tc.own); got != tc.want {
 			t.Errorf("%s %s: %q, want %q", tc.file, tc.own, got, tc.want)
 		}
+		if !IsLegacyID(tc.want) {
+			t.Errorf("IsLegacyID(%q) = false", tc.want)
+		}
+		// Today's ids for the same command are never taken for legacy ones.
+		if now := newNamer(tc.file, hash, formatCSV).id(tc.own); IsLegacyID(now) {
+			t.Errorf("IsLegacyID(%q) = true for a new id", now)
+		}
 	}
 }
 
