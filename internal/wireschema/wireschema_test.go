@@ -154,6 +154,11 @@ var goodCommands = []string{
 	`{"type":"query","id":"R1-000123"}`,
 	`{"type":"resume","since":0}`,
 	`{"type":"resume","since":41}`,
+	`{"type":"resume","since":41,"scope":"register"}`,
+	`{"type":"resume","since":41,"scope":"all"}`,
+	`{"type":"hello","register":"kasa-pc-1"}`,
+	`{"type":"hello","register":"` + strings.Repeat("K", 64) + `"}`,
+	`{"type":"hello","register":"a.b_c-D9"}`,
 	`{"type":"cancel","id":"R1-000126"}`,
 	`{"type":"status"}`,
 	`{"type":"ping"}`,
@@ -236,6 +241,15 @@ var badCommands = []struct{ name, cmd string }{
 	{"resume negative", `{"type":"resume","since":-1}`},
 	{"resume since string", `{"type":"resume","since":"41"}`},
 	{"cancel without id", `{"type":"cancel"}`},
+	{"resume scope unknown", `{"type":"resume","since":1,"scope":"mine"}`},
+	{"resume scope not a string", `{"type":"resume","since":1,"scope":1}`},
+	{"hello without register", `{"type":"hello"}`},
+	{"hello empty register", `{"type":"hello","register":""}`},
+	{"hello register 65", `{"type":"hello","register":"` + strings.Repeat("K", 65) + `"}`},
+	{"hello register colon", `{"type":"hello","register":"kasa:1"}`},
+	{"hello register space", `{"type":"hello","register":"kasa 1"}`},
+	{"hello register @filedrop", `{"type":"hello","register":"@filedrop"}`},
+	{"hello with id", `{"type":"hello","register":"kasa-1","id":"x"}`},
 	{"status with id", `{"type":"status","id":"x"}`},
 	{"ping with field", `{"type":"ping","data":1}`},
 	{"call without op", `{"type":"call","id":"c1","terminal":"kasa-1"}`},
@@ -308,5 +322,51 @@ func TestKnownDifferences(t *testing.T) {
 				t.Errorf("decoder accepts = %v, want %v (%v)", perr == nil, tc.agent, perr)
 			}
 		})
+	}
+}
+
+// TestEvents: the event definitions refuse what a register must never
+// have to handle.
+func TestEvents(t *testing.T) {
+	s := load(t)
+	good := []string{
+		`{"type":"accepted","id":"R1","register":"kasa-pc-1","seq":1,"state":"queued"}`,
+		`{"type":"accepted","id":"R1","register":"@filedrop","seq":1,"state":"queued","replay":true}`,
+		`{"type":"state","id":"R1","register":"local","seq":2,"state":"queued","reason":"waiting_for_original","next_attempt_at":"2026-11-24T09:12:05.5Z"}`,
+		`{"type":"result","id":"R1","register":"local","seq":3,"status":"cancelled","reason":"cancelled_by_register","error":{"code":"cancelled","message":"cancelled before it was sent; nothing was charged"}}`,
+		`{"type":"error","id":"R1","error":{"code":"busy","retry_after_ms":1000,"message":"busy"}}`,
+		`{"type":"error","error":{"code":"frame_too_large","message":"frame is larger than 65536 bytes; nothing was stored"}}`,
+		`{"type":"resumed","since":0,"last_seq":0,"scope":"all"}`,
+		`{"type":"pong"}`,
+		`{"type":"reply","id":"c-1","op":"terminals","data":[1,2]}`,
+		`{"type":"hello","register":"kasa-pc-1","agent":"shop-7","protocol":1,"last_seq":0}`,
+		`{"type":"status","agent":{"id":"a","version":"v","uptime_s":0}}`,
+	}
+	for _, ev := range good {
+		if err := s.Event([]byte(ev)); err != nil {
+			t.Errorf("schema refuses a good event: %v", err)
+		}
+	}
+	bad := []struct{ name, ev string }{
+		{"accepted without seq", `{"type":"accepted","id":"R1","register":"kasa-pc-1","state":"queued"}`},
+		{"accepted without register", `{"type":"accepted","id":"R1","seq":1,"state":"queued"}`},
+		{"register with colon", `{"type":"accepted","id":"R1","register":"a:b","seq":1,"state":"queued"}`},
+		{"replay false", `{"type":"accepted","id":"R1","register":"r","seq":1,"state":"queued","replay":false}`},
+		{"state final", `{"type":"state","id":"R1","register":"r","seq":2,"state":"approved"}`},
+		{"result unknown status", `{"type":"result","id":"R1","register":"r","seq":3,"status":"ok"}`},
+		{"approved with error", `{"type":"result","id":"R1","register":"r","seq":3,"status":"approved","error":{"code":"x","message":"m"}}`},
+		{"declined without error", `{"type":"result","id":"R1","register":"r","seq":3,"status":"declined"}`},
+		{"payment without provider", `{"type":"result","id":"R1","register":"r","seq":3,"status":"approved","payment":{"payment_id":"1"}}`},
+		{"busy without retry_after_ms", `{"type":"error","id":"R1","error":{"code":"busy","message":"busy"}}`},
+		{"retry_after_ms zero", `{"type":"error","id":"R1","error":{"code":"busy","retry_after_ms":0,"message":"busy"}}`},
+		{"error with seq", `{"type":"error","seq":4,"error":{"code":"x","message":"m"}}`},
+		{"hello protocol 2", `{"type":"hello","register":"r","agent":"a","protocol":2,"last_seq":0}`},
+		{"unknown event", `{"type":"ack"}`},
+		{"undocumented field", `{"type":"pong","at":1}`},
+	}
+	for _, tc := range bad {
+		if err := s.Event([]byte(tc.ev)); err == nil {
+			t.Errorf("%s: schema accepts %s", tc.name, tc.ev)
+		}
 	}
 }
