@@ -167,9 +167,15 @@ func (r *register) session(ctx context.Context) {
 		}
 	}()
 	for {
-		var ev event
-		if err := c.ReadJSON(&ev); err != nil {
+		_, data, err := c.ReadMessage()
+		if err != nil {
 			return
+		}
+		ev, problem := decodeEvent(data)
+		if problem != "" {
+			r.mu.Lock()
+			r.problems = append(r.problems, problem)
+			r.mu.Unlock()
 		}
 		r.observe(ev)
 	}
