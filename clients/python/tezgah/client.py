@@ -24,6 +24,7 @@ import os
 import random
 import re
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -526,6 +527,12 @@ def _recv(ws: websocket.WebSocket) -> dict:
 
 
 def _shutdown(ws: websocket.WebSocket) -> None:
+    # shutdown(2) first: it wakes a recv blocked in the reader thread, close alone does not.
+    try:
+        if ws.sock is not None:
+            ws.sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
     try:
         ws.shutdown()
     except Exception:
