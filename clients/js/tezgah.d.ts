@@ -108,7 +108,7 @@ export interface SaleOptions extends CallOptions {
   items?: Array<Record<string, unknown>>;
   customer?: Record<string, unknown>;
   /** Card-not-present terminals (Vomsis) only; kept in memory only. */
-  card?: { number: string; expiry_month: string; expiry_year: string; cvc: string; holder?: string };
+  card?: { number: string; expiry_month: string; expiry_year: string; cvc: string; holder: string };
 }
 
 /** The agent refused a command (nothing stored), or the call gave up (`timeout`, `closed`). */
