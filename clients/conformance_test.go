@@ -115,12 +115,14 @@ func preparePython(t *testing.T, dir string) ([]string, string, string) {
 }
 
 // prepareJS installs the locked dependencies into a copy (the tree stays
-// clean) and type-checks tezgah.d.ts against its use.
+// clean), type-checks tezgah.d.ts against its use and runs the module's
+// unit tests.
 func prepareJS(t *testing.T, dir string) ([]string, string, string) {
 	wd := filepath.Join(t.TempDir(), "js")
 	copyTree(t, dir, wd)
 	run(t, wd, "npm", "ci", "--no-audit", "--no-fund", "--prefer-offline")
 	run(t, wd, "node_modules/.bin/tsc", "-p", ".")
+	run(t, wd, "node", "--test", "test/")
 	return []string{"node", "conformance.mjs"}, wd, ""
 }
 

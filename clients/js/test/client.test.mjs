@@ -1,0 +1,168 @@
+// The money rules of tezgah.mjs, each against a scripted fake agent (ws's
+// server) for the cases the real agent cannot be made to produce on demand.
+// The real agent runs the same module in clients/conformance_test.go.
+//   cd clients/js && npm ci && node --test test/
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocketServer } from 'ws';
+import { Client, TezgahError } from '../tezgah.mjs';
+
+const APPROVED = { provider: 'iyzico', payment_id: '29811001', auth_code: '100001', amount: '10.00', currency: 'TRY' };
+
+// fakeAgent runs script(conn, n) for each connection n; conn.next() is the
+// next frame (parsed, with .text the bytes as sent).
+async function fakeAgent(t, script) {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((r) => wss.on('listening', r));
+  let n = 0;
+  const errors = [];
+  wss.on('connection', (ws) => {
+    const frames = [];
+    const waiting = [];
+    ws.on('message', (data) => {
+      const m = JSON.parse(String(data));
+      Object.defineProperty(m, 'text', { value: String(data) });
+      const w = waiting.shift();
+      if (w) w(m); else frames.push(m);
+    });
+    const conn = {
+      next: () => (frames.length ? Promise.resolve(frames.shift()) : new Promise((r) => waiting.push(r))),
+      async nextOf(...types) { for (;;) { const m = await conn.next(); if (types.includes(m.type)) return m; } },
+      send: (o) => ws.send(JSON.stringify(o)),
+      drop: () => ws.terminate(),
+      async hello(lastSeq = 0) {
+        const h = await conn.next();
+        assert.equal(h.type, 'hello');
+        conn.send({ type: 'hello', register: h.register, agent: 'fake', protocol: 1, last_seq: lastSeq });
+        const r = await conn.next();
+        assert.equal(r.type, 'resume');
+        conn.send({ type: 'resumed', since: r.since, last_seq: lastSeq, scope: 'register' });
+        return r;
+      },
+    };
+    script(conn, n++).catch((e) => errors.push(e));
+  });
+  t.after(() => { wss.close(); for (const c of wss.clients) c.terminate(); assert.deepEqual(errors, []); });
+  return `ws://127.0.0.1:${wss.address().port}/v1/ws`;
+}
+
+const dir = () => mkdtempSync(join(tmpdir(), 'tezgah-js-'));
+
+async function until(cond, what) {
+  for (let i = 0; i < 1000; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 10)); // polls real state with a deadline
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+test('hello first, resume from last_seq, cursor on disk atomically', async (t) => {
+  const d = dir();
+  const url = await fakeAgent(t, async (c) => {
+    assert.equal((await c.hello(41)).since, 41);
+    const sale = await c.nextOf('sale');
+    c.send({ type: 'accepted', id: sale.id, seq: 42, state: 'queued' });
+    c.send({ type: 'result', id: sale.id, seq: 43, status: 'approved', payment: APPROVED });
+  });
+  const c = new Client({ url, register: 'kasa-pc-1', cursorFile: join(d, 'cursor'), timeoutMs: 10000 });
+  t.after(() => c.close());
+  const r = await c.sale('kasa-1', 1000n, { id: 'R1-1' });
+  assert.ok(r.approved);
+  assert.equal(r.payment.authCode, '100001');
+  await until(() => readFileSync(join(d, 'cursor'), 'utf8') === '43\n', 'cursor 43');
+  assert.deepEqual(readdirSync(d), ['cursor']);
+});
+
+test('a replay never moves the cursor', async (t) => {
+  const d = dir();
+  writeFileSync(join(d, 'cursor'), '10\n');
+  const url = await fakeAgent(t, async (c) => {
+    assert.equal((await c.hello(50)).since, 10);
+    const q = await c.nextOf('query');
+    c.send({ type: 'result', id: q.id, seq: 48, replay: true, status: 'approved', payment: APPROVED });
+    c.send({ type: 'state', id: 'other', seq: 11, state: 'sending' });
+  });
+  const c = new Client({ url, register: 'kasa-pc-1', cursorFile: join(d, 'cursor') });
+  t.after(() => c.close());
+  assert.equal((await c.query('R1-1')).seq, 48);
+  await until(() => c.cursor === 11, 'cursor 11');
+  assert.equal(readFileSync(join(d, 'cursor'), 'utf8'), '11\n');
+});
+
+test('busy: the same body again after retry_after_ms', async (t) => {
+  const bodies = [];
+  const url = await fakeAgent(t, async (c) => {
+    await c.hello();
+    for (let i = 0; i < 3; i++) {
+      const sale = await c.nextOf('sale');
+      bodies.push(sale.text);
+      if (i < 2) c.send({ type: 'error', id: sale.id, error: { code: 'busy', retry_after_ms: 50, message: 'busy' } });
+      else c.send({ type: 'result', id: sale.id, seq: 2, status: 'approved', payment: APPROVED });
+    }
+  });
+  const busy = [];
+  const c = new Client({ url, register: 'kasa-pc-1', onBusy: (id, ms) => busy.push([id, ms]) });
+  t.after(() => c.close());
+  assert.ok((await c.sale('kasa-1', '10.00', { id: 'R1-9', expiresIn: 60 })).approved);
+  assert.equal(c.busyRetries, 2);
+  assert.deepEqual(busy, [['R1-9', 50], ['R1-9', 50]]);
+  assert.equal(new Set(bodies).size, 1);
+});
+
+test('unaccepted: sent again after reconnect; accepted: queried; results once', async (t) => {
+  const seen = [];
+  const url = await fakeAgent(t, async (c, n) => {
+    if (n === 0) {
+      await c.hello(5);
+      seen.push((await c.nextOf('sale')).text);
+      c.drop(); // before accepted
+    } else if (n === 1) {
+      await c.hello(5);
+      const sale = await c.nextOf('sale');
+      seen.push(sale.text);
+      c.send({ type: 'accepted', id: sale.id, seq: 6, state: 'queued' });
+      c.drop(); // after accepted, before the result
+    } else {
+      assert.equal((await c.hello(7)).since, 6);
+      assert.deepEqual({ ...(await c.nextOf('query', 'sale')) }, { type: 'query', id: 'R1-2' });
+      c.send({ type: 'result', id: 'R1-2', seq: 7, status: 'declined', error: { code: 'card_declined', message: 'Yetersiz bakiye' } });
+      c.send({ type: 'result', id: 'R1-2', seq: 7, replay: true, status: 'declined', error: { code: 'card_declined', message: 'Yetersiz bakiye' } });
+      c.send({ type: 'state', id: 'marker', seq: 8, state: 'sending' }); // comes after both, in order
+    }
+  });
+  const results = [];
+  let marker = false;
+  const c = new Client({ url, register: 'kasa-pc-1', onResult: (r) => results.push(r.id), maxBackoffMs: 200,
+    onState: (e) => { if (e.id === 'marker') marker = true; } });
+  t.after(() => c.close());
+  const r = await c.sale('kasa-1', '10.00', { id: 'R1-2' });
+  assert.equal(r.status, 'declined');
+  assert.equal(r.error.code, 'card_declined');
+  assert.equal(seen[0], seen[1]);
+  await until(() => marker, 'the events after the replay');
+  assert.deepEqual(results, ['R1-2']);
+});
+
+test('a refusal is a TezgahError with the stable code', async (t) => {
+  const url = await fakeAgent(t, async (c) => {
+    await c.hello();
+    const sale = await c.nextOf('sale');
+    c.send({ type: 'error', id: sale.id, error: { code: 'id_conflict', field: 'id', message: 'used for another request' } });
+  });
+  const c = new Client({ url, register: 'kasa-pc-1' });
+  t.after(() => c.close());
+  await assert.rejects(c.sale('kasa-1', '3.50', { id: 'R1-4' }),
+    (e) => e instanceof TezgahError && e.code === 'id_conflict' && e.field === 'id' && e.id === 'R1-4');
+});
+
+test('amounts are never numbers; ids fit', async () => {
+  const c = new Client({ url: 'ws://127.0.0.1:9/v1/ws', register: 'k'.repeat(64) });
+  try {
+    assert.throws(() => c.sale('kasa-1', 10.5), TypeError);
+    assert.match(c.newId(), /^k{42}-\d{14}-[A-Z2-7]{6}$/);
+    assert.throws(() => new Client({ register: 'kasa pc' }), TypeError);
+  } finally { c.close(); }
+});
