@@ -79,8 +79,9 @@ export function amountText(amount) {
 }
 
 const sleep = (ms, signal) => new Promise((resolve) => {
-  const t = setTimeout(resolve, ms);
-  signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  const wake = () => { clearTimeout(t); signal.removeEventListener('abort', wake); resolve(); };
+  const t = setTimeout(wake, ms);
+  signal.addEventListener('abort', wake, { once: true });
 });
 
 /** A register's connection to the agent; reconnects by itself. */
@@ -165,15 +166,25 @@ export class Client {
     let call = this.#calls.get(command.id);
     if (call && call.body !== body) throw new TypeError(`id ${command.id} is already in flight here with another body`);
     if (!call) {
-      call = { id: command.id, body, accepted: false, retry: null };
+      call = { id: command.id, body, accepted: false, retry: null, waiters: 0 };
       call.promise = new Promise((resolve, reject) => { call.resolve = resolve; call.reject = reject; });
+      call.promise.catch(() => {}); // each caller handles it below
       this.#calls.set(command.id, call);
       this.#write(body);
     }
-    const timer = setTimeout(() => this.#finish(call, null, new TezgahError('timeout',
-      'no final result yet; the request may still complete: ask again with the same id', { id: call.id })),
-    timeoutMs ?? this.#opts.timeoutMs);
-    try { return await call.promise; } finally { clearTimeout(timer); }
+    call.waiters++; // the same id sent twice at once shares one call
+    let timer;
+    const giveUp = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new TezgahError('timeout',
+        'no final result yet; the request may still complete: ask again with the same id', { id: call.id })),
+      timeoutMs ?? this.#opts.timeoutMs);
+    });
+    try {
+      return await Promise.race([call.promise, giveUp]);
+    } finally {
+      clearTimeout(timer);
+      if (--call.waiters === 0 && this.#calls.get(call.id) === call) { this.#calls.delete(call.id); clearTimeout(call.retry); }
+    }
   }
 
   /** The request's latest event (`replay` true); rejects with TezgahError `not_found`. */
@@ -252,8 +263,10 @@ export class Client {
       // The agent pings every 20 s: 60 s without a ping or a frame is a dead connection (Node only).
       const alive = () => { clearTimeout(idle); idle = setTimeout(() => ws.terminate?.(), 60000); };
       ws.on?.('ping', alive);
+      const abort = () => { try { ws.close(); } catch { /* closing anyway */ } };
       const end = () => {
         clearTimeout(idle);
+        this.#stop.signal.removeEventListener('abort', abort);
         if (this.#ws === ws) this.#ws = null;
         if (live && !this.#closed) o.onConnection?.(false);
         resolve(live);
@@ -269,7 +282,11 @@ export class Client {
           if (ev.type === 'hello') { this.agent = ev; this.#resume(ws, ev.last_seq ?? 0); live = true; phase = 'live'; } else if (ev.type === 'error' && ev.error?.code === 'unknown_type') {
             phase = 'status'; // an agent from before hello: this connection is the register "local"
             ws.send('{"type":"status"}');
-          } else { ws.close(); }
+          } else { // e.g. register_mismatch: every waiting call learns why; reconnecting goes on
+            const e = ev.error ?? {};
+            for (const c of [...this.#calls.values()]) this.#finish(c, null, new TezgahError(e.code ?? 'protocol', e.message ?? JSON.stringify(ev), { field: e.field, id: c.id }));
+            ws.close();
+          }
           return;
         }
         if (phase === 'status') {
@@ -278,7 +295,7 @@ export class Client {
         }
         this.#handle(ev);
       };
-      this.#stop.signal.addEventListener('abort', () => { try { ws.close(); } catch { /* */ } }, { once: true });
+      this.#stop.signal.addEventListener('abort', abort, { once: true });
     });
   }
 

@@ -166,3 +166,32 @@ test('amounts are never numbers; ids fit', async () => {
     assert.throws(() => new Client({ register: 'kasa pc' }), TypeError);
   } finally { c.close(); }
 });
+
+test('a refused hello fails the waiting call with the reason', async (t) => {
+  const url = await fakeAgent(t, async (c) => {
+    assert.equal((await c.next()).type, 'hello');
+    c.send({ type: 'error', error: { code: 'register_mismatch', field: 'register', message: 'this connection is register kasa-pc-2' } });
+  });
+  const c = new Client({ url, register: 'kasa-pc-1' });
+  t.after(() => c.close());
+  await assert.rejects(c.sale('kasa-1', '1.00', { id: 'R1-6' }),
+    (e) => e instanceof TezgahError && e.code === 'register_mismatch' && e.field === 'register');
+});
+
+test('a caller giving up leaves the other waiting on the same id', async (t) => {
+  let release;
+  const released = new Promise((r) => { release = r; });
+  const url = await fakeAgent(t, async (c) => {
+    await c.hello();
+    const sale = await c.nextOf('sale');
+    c.send({ type: 'accepted', id: sale.id, seq: 1, state: 'queued' });
+    await released;
+    c.send({ type: 'result', id: sale.id, seq: 2, status: 'approved', payment: APPROVED });
+  });
+  const c = new Client({ url, register: 'kasa-pc-1', timeoutMs: 10000 });
+  t.after(() => c.close());
+  const patient = c.sale('kasa-1', '10.00', { id: 'R1-7' });
+  await assert.rejects(c.sale('kasa-1', '10.00', { id: 'R1-7', timeoutMs: 200 }), (e) => e.code === 'timeout');
+  release();
+  assert.equal((await patient).status, 'approved');
+});

@@ -27,7 +27,7 @@ def serve_forever(c):
         c.recv()
 
 
-class ClientTest(unittest.TestCase):
+class Base(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp()
         self.cursor = os.path.join(self.dir, "cursor")
@@ -39,6 +39,9 @@ class ClientTest(unittest.TestCase):
         self.addCleanup(c.close)
         self.addCleanup(lambda: self.assertEqual(fake.errors, []))
         return fake, c
+
+
+class ClientTest(Base):
 
     def test_hello_first_then_resume_from_last_seq_and_cursor_on_disk(self):
         def script(c, n):
@@ -214,6 +217,42 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(TezgahError) as e:
             c.sale("kasa-1", "1.00", id="R1-5", timeout=0.3)
         self.assertEqual(e.exception.code, "timeout")
+
+
+class MoreTest(Base):
+    def test_hello_refused_fails_the_waiting_call_with_the_reason(self):
+        def script(c, n):
+            self.assertEqual(c.recv()["type"], "hello")
+            c.send({"type": "error", "error": {"code": "register_mismatch", "field": "register",
+                                               "message": "this connection is register kasa-pc-2"}})
+            serve_forever(c)
+
+        fake, c = self.start(script)
+        with self.assertRaises(TezgahError) as e:
+            c.sale("kasa-1", "1.00", id="R1-6")
+        self.assertEqual((e.exception.code, e.exception.field), ("register_mismatch", "register"))
+
+    def test_a_caller_giving_up_leaves_the_other_waiting_on_the_same_id(self):
+        def script(c, n):
+            c.hello()
+            sale = c.recv_type("sale")
+            c.send({"type": "accepted", "id": sale["id"], "seq": 1, "state": "queued"})
+            release.wait(10)
+            c.send({"type": "result", "id": sale["id"], "seq": 2, "status": "approved", "payment": APPROVED})
+            serve_forever(c)
+
+        release = threading.Event()
+        fake, c = self.start(script)
+        got = []
+        patient = threading.Thread(target=lambda: got.append(c.sale("kasa-1", "10.00", id="R1-7")))
+        patient.start()
+        wait_for(lambda: "R1-7" in c._calls, "the patient call registered")
+        with self.assertRaises(TezgahError) as e:
+            c.sale("kasa-1", "10.00", id="R1-7", timeout=0.2)  # the impatient one gives up
+        self.assertEqual(e.exception.code, "timeout")
+        release.set()
+        patient.join(10)
+        self.assertEqual([r.status for r in got], ["approved"])
 
 
 def serve_hello(c, n):

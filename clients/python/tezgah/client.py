@@ -148,6 +148,7 @@ class _Call:
     def __init__(self, id: str, body: str):
         self.id, self.body = id, body
         self.accepted = False
+        self.waiters = 0  # callers waiting on it (the same id sent twice at once shares one)
         self.result: Optional[Result] = None
         self.error: Optional[TezgahError] = None
         self.retry_at: Optional[float] = None  # monotonic time of the next busy resend
@@ -285,6 +286,7 @@ class Client:
                 raise ValueError(f"id {id} is already in flight here with another body")
             if call is None:
                 call = self._calls[id] = _Call(id, body)
+            call.waiters += 1
             ws = self._ws
         if ws is not None:
             self._write(ws, body)
@@ -314,7 +316,8 @@ class Client:
                     until = deadline if call.retry_at is None else min(deadline, call.retry_at)
                     self._mu.wait(until - now)
             finally:
-                if self._calls.get(id) is call:
+                call.waiters -= 1
+                if call.waiters == 0 and self._calls.get(id) is call:
                     del self._calls[id]
 
     def query(self, id: str, *, timeout: Optional[float] = None) -> dict:
@@ -430,7 +433,16 @@ class Client:
                 ev = _recv(ws)
             last_seq = int(ev.get("last_seq", 0))
         else:
-            raise TezgahError(ev.get("error", {}).get("code", "protocol"), f"hello answered {ev}")
+            # e.g. register_mismatch: this name is not ours on this agent. Every
+            # waiting call learns why; the client keeps trying (a pairing may change).
+            err = ev.get("error", {})
+            refusal = TezgahError(err.get("code", "protocol"), err.get("message", f"hello answered {ev}"),
+                                  err.get("field"))
+            with self._mu:
+                for c in self._calls.values():
+                    c.error = refusal
+                self._mu.notify_all()
+            raise refusal
         with self._mu:
             if self._cursor is None or self._cursor > last_seq:  # first start, or the agent's data was reset
                 self._cursor = last_seq
