@@ -5,9 +5,9 @@ async function register(): Promise<string> {
   const c = new Client({
     register: 'kasa-pc-1',
     cursorFile: 'tezgah.cursor',
-    onState: (e: StateEvent) => { if (e.state === 'waiting') console.log(e.actionUrl); },
-    onResult: (r: Result) => console.log(r.id, r.status),
-    onBusy: (id: string, ms: number) => console.log(id, ms),
+    onState: (e: StateEvent) => { if (e.state === 'waiting') void e.actionUrl; },
+    onResult: (r: Result) => void r.status,
+    onBusy: (id: string, ms: number) => void [id, ms],
   });
   try {
     const sale: Result = await c.sale('kasa-1', '150.00', { expiresIn: 60, currency: 'TRY' });
