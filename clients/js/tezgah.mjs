@@ -166,7 +166,7 @@ export class Client {
     let call = this.#calls.get(command.id);
     if (call && call.body !== body) throw new TypeError(`id ${command.id} is already in flight here with another body`);
     if (!call) {
-      call = { id: command.id, body, accepted: false, retry: null, waiters: 0 };
+      call = { id: command.id, body, accepted: false, retry: null, waiters: 0, shownSeq: 0 };
       call.promise = new Promise((resolve, reject) => { call.resolve = resolve; call.reject = reject; });
       call.promise.catch(() => {}); // each caller handles it below
       this.#calls.set(command.id, call);
@@ -328,7 +328,8 @@ export class Client {
           if (this.#delivered.size > 10000) this.#delivered.delete(this.#delivered.values().next().value);
           this.#opts.onResult?.(r);
         }
-      } else {
+      } else if (!call || (ev.seq ?? 0) > call.shownSeq) { // a replay of a state already shown is not shown twice
+        if (call) call.shownSeq = ev.seq ?? 0;
         this.#opts.onState?.(stateEvent(ev));
       }
     } else if (type === 'error') {

@@ -195,3 +195,20 @@ test('a caller giving up leaves the other waiting on the same id', async (t) => 
   release();
   assert.equal((await patient).status, 'approved');
 });
+
+test('a replayed state is shown once', async (t) => {
+  const url = await fakeAgent(t, async (c) => {
+    await c.hello();
+    const sale = await c.nextOf('sale');
+    const unknown = { type: 'state', id: sale.id, seq: 2, state: 'unknown', attempt: 1 };
+    c.send({ type: 'accepted', id: sale.id, seq: 1, state: 'queued' });
+    c.send(unknown);
+    c.send({ ...unknown, replay: true }); // as the answer to the library's query after a reconnect
+    c.send({ type: 'result', id: sale.id, seq: 3, status: 'approved', payment: APPROVED });
+  });
+  const states = [];
+  const c = new Client({ url, register: 'kasa-pc-1', onState: (e) => states.push(e.state) });
+  t.after(() => c.close());
+  await c.sale('kasa-1', '10.00', { id: 'R1-8' });
+  assert.deepEqual(states, ['queued', 'unknown']);
+});

@@ -255,6 +255,24 @@ class MoreTest(Base):
         self.assertEqual([r.status for r in got], ["approved"])
 
 
+class StateTest(Base):
+    def test_a_replayed_state_is_shown_once(self):
+        def script(c, n):
+            c.hello()
+            sale = c.recv_type("sale")
+            unknown = {"type": "state", "id": sale["id"], "seq": 2, "state": "unknown", "attempt": 1}
+            c.send({"type": "accepted", "id": sale["id"], "seq": 1, "state": "queued"})
+            c.send(unknown)
+            c.send(dict(unknown, replay=True))  # as the answer to the library's query after a reconnect
+            c.send({"type": "result", "id": sale["id"], "seq": 3, "status": "approved", "payment": APPROVED})
+            serve_forever(c)
+
+        states = []
+        fake, c = self.start(script, on_state=states.append)
+        c.sale("kasa-1", "10.00", id="R1-8")
+        self.assertEqual([s.state for s in states], ["queued", "unknown"])
+
+
 def serve_hello(c, n):
     c.hello()
     serve_forever(c)

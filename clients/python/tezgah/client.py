@@ -148,6 +148,7 @@ class _Call:
     def __init__(self, id: str, body: str):
         self.id, self.body = id, body
         self.accepted = False
+        self.shown_seq = 0  # highest seq of its events given to on_state: a replay of one is not shown twice
         self.waiters = 0  # callers waiting on it (the same id sent twice at once shares one)
         self.result: Optional[Result] = None
         self.error: Optional[TezgahError] = None
@@ -485,7 +486,11 @@ class Client:
                             self._delivered.popitem(last=False)
                         deliver_result = call.result if call is not None else Result.from_json(ev)
                 else:
-                    deliver_state = StateEvent.from_json(ev)
+                    seq = ev.get("seq") or 0
+                    if call is None or seq > call.shown_seq:
+                        if call is not None:
+                            call.shown_seq = seq
+                        deliver_state = StateEvent.from_json(ev)
             elif t == "error":
                 err = ev.get("error", {})
                 code = err.get("code", "")
