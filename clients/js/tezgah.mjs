@@ -24,6 +24,8 @@ const STORING = ['sale', 'refund', 'void', 'end_of_day', 'partial_start', 'parti
 const REGISTER_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const ID_RE = /^[A-Za-z0-9._:/-]{1,64}$/;
 const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+// Browsers and Node 19+ have crypto global; Node 18 (Debian 12's nodejs) has it in node:crypto.
+const webcrypto = globalThis.crypto ?? (await import('node:crypto')).webcrypto;
 
 /** The agent refused a command (nothing stored), or the call gave up (`timeout`, `closed`). */
 export class TezgahError extends Error {
@@ -130,7 +132,7 @@ export class Client {
   /** `<register>-<yyyyMMddHHmmss>-<6 random base32>`, cut to fit 64 characters. */
   newId() {
     const t = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
-    const r = crypto.getRandomValues(new Uint8Array(6));
+    const r = webcrypto.getRandomValues(new Uint8Array(6));
     return `${this.register.slice(0, 42)}-${t}-${Array.from(r, (b) => B32[b & 31]).join('')}`;
   }
 
