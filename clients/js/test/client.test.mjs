@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WebSocketServer } from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { Client, TezgahError } from '../tezgah.mjs';
 
 const APPROVED = { provider: 'iyzico', payment_id: '29811001', auth_code: '100001', amount: '10.00', currency: 'TRY' };
@@ -19,7 +19,7 @@ async function fakeAgent(t, script) {
   await new Promise((r) => wss.on('listening', r));
   let n = 0;
   const errors = [];
-  wss.on('connection', (ws) => {
+  wss.on('connection', (ws, req) => {
     const frames = [];
     const waiting = [];
     ws.on('message', (data) => {
@@ -29,6 +29,7 @@ async function fakeAgent(t, script) {
       if (w) w(m); else frames.push(m);
     });
     const conn = {
+      req,
       next: () => (frames.length ? Promise.resolve(frames.shift()) : new Promise((r) => waiting.push(r))),
       async nextOf(...types) { for (;;) { const m = await conn.next(); if (types.includes(m.type)) return m; } },
       send: (o) => ws.send(JSON.stringify(o)),
@@ -211,4 +212,23 @@ test('a replayed state is shown once', async (t) => {
   t.after(() => c.close());
   await c.sale('kasa-1', '10.00', { id: 'R1-8' });
   assert.deepEqual(states, ['queued', 'unknown']);
+});
+
+test('the pairing token: a header on Node, ?token= with a browser WebSocket; never an Origin', async (t) => {
+  const seen = [];
+  const url = await fakeAgent(t, async (c) => {
+    seen.push({ auth: c.req.headers.authorization, url: c.req.url, origin: c.req.headers.origin });
+    await c.hello();
+    const sale = await c.nextOf('sale');
+    c.send({ type: 'result', id: sale.id, seq: 1, status: 'approved', payment: APPROVED });
+  });
+  // ws passed as WebSocket stands in for a browser's: the URL and the on* handlers only.
+  for (const opts of [{}, { WebSocket }]) {
+    const c = new Client({ url, register: 'kasa-pc-1', token: 's3cret', ...opts });
+    try { assert.ok((await c.sale('kasa-1', '1.00')).approved); } finally { c.close(); }
+  }
+  assert.deepEqual(seen, [
+    { auth: 'Bearer s3cret', url: '/v1/ws', origin: undefined },
+    { auth: undefined, url: '/v1/ws?token=s3cret', origin: undefined },
+  ]);
 });

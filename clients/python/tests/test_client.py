@@ -273,6 +273,22 @@ class StateTest(Base):
         self.assertEqual([s.state for s in states], ["queued", "unknown"])
 
 
+class TokenTest(Base):
+    def test_the_pairing_token_is_a_header_and_no_origin_is_sent(self):
+        seen = []
+
+        def script(c, n):
+            seen.append((c.headers.get("authorization"), c.headers.get("origin")))
+            serve_hello(c, n)
+
+        fake = FakeAgent(script)
+        self.addCleanup(fake.close)
+        c = Client("kasa-pc-1", fake.url, token="s3cret")
+        self.addCleanup(c.close)
+        wait_for(lambda: seen, "a connection")
+        self.assertEqual(seen[0], ("Bearer s3cret", None))
+
+
 def serve_hello(c, n):
     c.hello()
     serve_forever(c)
