@@ -139,7 +139,7 @@ type Server struct {
 	wg       sync.WaitGroup
 
 	rmu         sync.Mutex         // guards watchers and every conn's interest
-	watchers    map[string][]*conn // request id → connections it is routed to
+	watchers    map[string][]*conn // request key (reqKey) → connections it is routed to
 	stopRouting chan struct{}
 }
 
@@ -567,8 +567,8 @@ func (c *conn) hello(register string) {
 		return
 	}
 	if !c.bound {
+		// c.log stays as it is: the writer goroutine uses it too.
 		c.register, c.bound = register, true
-		c.log = c.log.With("register", register)
 		c.s.noteHello(c)
 	}
 	c.send(protocol.Hello(c.register, c.s.opts.AgentID, c.s.b.LastSeq()))
