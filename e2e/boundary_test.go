@@ -94,7 +94,15 @@ func connect(t *testing.T, url, hello string) *wsReg {
 		defer close(r.evs)
 		for {
 			var ev bEvent
-			if err := c.ReadJSON(&ev); err != nil {
+			_, data, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if p := schemaProblem(data); p != "" {
+				t.Error(p)
+			}
+			if err := json.Unmarshal(data, &ev); err != nil {
+				t.Errorf("frame %q: %v", data, err)
 				return
 			}
 			r.mu.Lock()
@@ -302,6 +310,9 @@ func do(t *testing.T, req *http.Request) (int, http.Header, bEvent) {
 	if err := json.Unmarshal(data, &ev); err != nil {
 		t.Fatalf("%s %s: body %q: %v", req.Method, req.URL, data, err)
 	}
+	if p := schemaProblem(data); p != "" {
+		t.Errorf("%s %s: %s", req.Method, req.URL, p)
+	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Fatalf("Content-Type %q", ct)
 	}
@@ -470,7 +481,14 @@ func overload(t *testing.T, perTerminal int, reason string) {
 				for {
 					ws.SetReadDeadline(time.Now().Add(30 * time.Second))
 					var ev bEvent
-					if err := ws.ReadJSON(&ev); err != nil {
+					_, data, err := ws.ReadMessage()
+					if err == nil {
+						if p := schemaProblem(data); p != "" {
+							out[c].problems = append(out[c].problems, p)
+						}
+						err = json.Unmarshal(data, &ev)
+					}
+					if err != nil {
 						out[c].problems = append(out[c].problems, "no answer: "+err.Error())
 						return
 					}
