@@ -68,8 +68,13 @@ func TestConformance(t *testing.T) {
 	}
 	bin := buildAgent(t)
 	w := startWorld(t, bin)
+	// Builds run side by side; the steps one language at a time, as
+	// kill_restart cuts the power of the agent every language uses and
+	// busy needs agent B's one terminal to itself.
+	var turn sync.Mutex
 	for _, l := range langs {
 		t.Run(l.name, func(t *testing.T) {
+			t.Parallel()
 			for _, tool := range l.tools {
 				if _, err := exec.LookPath(tool); err != nil {
 					missing(t, fmt.Sprintf("conformance %s: skipped, %s not installed", l.name, tool))
@@ -81,6 +86,8 @@ func TestConformance(t *testing.T) {
 				fmt.Printf("conformance %s: skipped, %s\n", l.name, skip)
 				t.Skip(skip)
 			}
+			turn.Lock()
+			defer turn.Unlock()
 			w.runLanguage(t, l, cmd, wd)
 		})
 	}
