@@ -80,6 +80,12 @@ export function amountText(amount) {
   throw new TypeError('amount must be a decimal string or a bigint of minor units, never a number');
 }
 
+// A callback that throws must not stop the library: the event would come
+// again with the resume, throw again, and the register would never get past it.
+function callBack(fn, ...args) {
+  try { fn?.(...args); } catch (e) { console.error('tezgah: callback threw', e); }
+}
+
 const sleep = (ms, signal) => new Promise((resolve) => {
   const wake = () => { clearTimeout(t); signal.removeEventListener('abort', wake); resolve(); };
   const t = setTimeout(wake, ms);
@@ -270,7 +276,7 @@ export class Client {
         clearTimeout(idle);
         this.#stop.signal.removeEventListener('abort', abort);
         if (this.#ws === ws) this.#ws = null;
-        if (live && !this.#closed) o.onConnection?.(false);
+        if (live && !this.#closed) callBack(o.onConnection, false);
         resolve(live);
       };
       ws.onopen = () => { alive(); ws.send(JSON.stringify({ type: 'hello', register: this.register })); };
@@ -308,7 +314,7 @@ export class Client {
     }
     ws.send(JSON.stringify({ type: 'resume', since: this.#cursor }));
     this.#ws = ws;
-    this.#opts.onConnection?.(true);
+    callBack(this.#opts.onConnection, true);
     for (const c of this.#calls.values()) ws.send(c.accepted ? JSON.stringify({ type: 'query', id: c.id }) : c.body);
     for (const a of this.#asks) ws.send(a.body);
   }
@@ -328,11 +334,11 @@ export class Client {
         if (!this.#delivered.has(id)) {
           this.#delivered.add(id);
           if (this.#delivered.size > 10000) this.#delivered.delete(this.#delivered.values().next().value);
-          this.#opts.onResult?.(r);
+          callBack(this.#opts.onResult, r);
         }
       } else if (!call || (ev.seq ?? 0) > call.shownSeq) { // a replay of a state already shown is not shown twice
         if (call) call.shownSeq = ev.seq ?? 0;
-        this.#opts.onState?.(stateEvent(ev));
+        callBack(this.#opts.onState, stateEvent(ev));
       }
     } else if (type === 'error') {
       let targets = call ? [call] : [];
@@ -342,7 +348,7 @@ export class Client {
         if (retry) {
           const ms = ev.error.retry_after_ms ?? RETRY_CODES[code];
           this.busyRetries++;
-          this.#opts.onBusy?.(c.id, ms);
+          callBack(this.#opts.onBusy, c.id, ms);
           clearTimeout(c.retry);
           c.retry = setTimeout(() => { if (this.#calls.get(c.id) === c) this.#write(c.body); }, ms);
         } else {

@@ -232,3 +232,25 @@ test('the pairing token: a header on Node, ?token= with a browser WebSocket; nev
     { auth: undefined, url: '/v1/ws?token=s3cret', origin: undefined },
   ]);
 });
+
+test('a throwing callback neither drops the connection nor the result', async (t) => {
+  let conns = 0;
+  const url = await fakeAgent(t, async (c) => {
+    conns++;
+    await c.hello();
+    for (const id of ['R1-10', 'R1-11']) {
+      const sale = await c.nextOf('sale');
+      assert.equal(sale.id, id);
+      c.send({ type: 'result', id, seq: id.length, status: 'approved', payment: APPROVED });
+    }
+  });
+  const boom = () => { throw new Error('register bug'); };
+  const logged = [];
+  t.mock.method(console, 'error', (...a) => logged.push(a[0]));
+  const c = new Client({ url, register: 'kasa-pc-1', onResult: boom, onState: boom });
+  t.after(() => c.close());
+  assert.ok((await c.sale('kasa-1', '1.00', { id: 'R1-10' })).approved);
+  assert.ok((await c.sale('kasa-1', '1.00', { id: 'R1-11' })).approved);
+  assert.equal(conns, 1);
+  assert.deepEqual(logged, ['tezgah: callback threw', 'tezgah: callback threw']);
+});

@@ -289,6 +289,29 @@ class TokenTest(Base):
         self.assertEqual(seen[0], ("Bearer s3cret", None))
 
 
+class CallbackTest(Base):
+    def test_a_raising_callback_neither_drops_the_connection_nor_the_result(self):
+        conns = []
+
+        def script(c, n):
+            conns.append(n)
+            c.hello()
+            for id in ("R1-10", "R1-11"):
+                sale = c.recv_type("sale")
+                self.assertEqual(sale["id"], id)
+                c.send({"type": "result", "id": id, "seq": len(id), "status": "approved", "payment": APPROVED})
+            serve_forever(c)
+
+        def boom(r):
+            raise RuntimeError("register bug")
+
+        fake, c = self.start(script, on_result=boom, on_state=boom)
+        with self.assertLogs("tezgah", "ERROR"):
+            self.assertTrue(c.sale("kasa-1", "1.00", id="R1-10").approved)
+            self.assertTrue(c.sale("kasa-1", "1.00", id="R1-11").approved)
+        self.assertEqual(conns, [0])
+
+
 def serve_hello(c, n):
     c.hello()
     serve_forever(c)

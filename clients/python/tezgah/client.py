@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import collections
 import json
+import logging
 import os
 import random
 import re
@@ -40,6 +41,7 @@ STATES = ("queued", "sending", "waiting", "unknown")
 RETRY_CODES = {"busy": None, "rate_limited": 1000, "unavailable": 1000, "shutting_down": 1000}
 STORING = ("sale", "refund", "void", "end_of_day", "partial_start", "partial_add", "partial_complete")
 
+log = logging.getLogger("tezgah")
 _REGISTER = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _ID = re.compile(r"^[A-Za-z0-9._:/-]{1,64}$")
 
@@ -416,7 +418,7 @@ class Client:
                 if ws is not None:
                     _shutdown(ws)
                 if up and self.on_connection and not self._stop.is_set():
-                    self.on_connection(False)
+                    _call_back(self.on_connection, False)
             # Reconnect backoff: 0.5 s doubling to max_backoff, with jitter.
             self._stop.wait(backoff * random.uniform(0.5, 1.0))
             backoff = min(backoff * 2, self.max_backoff)
@@ -457,7 +459,7 @@ class Client:
             ask = [json.dumps({"type": "query", "id": c.id}) for c in self._calls.values() if c.accepted]
             resend += [a.body for a in self._asks]
         if self.on_connection:
-            self.on_connection(True)
+            _call_back(self.on_connection, True)
         for body in resend + ask:
             self._write(ws, body)
         while not self._stop.is_set():
@@ -505,15 +507,15 @@ class Client:
                         c.retry_at = time.monotonic() + ms / 1000
                         self.busy_retries += 1
                         if self.on_busy:
-                            self.on_busy(c.id, ms)
+                            _call_back(self.on_busy, c.id, ms)
                     else:
                         c.error = TezgahError(code, err.get("message", ""), err.get("field"),
                                               err.get("retry_after_ms"), id)
                     self._mu.notify_all()
         if deliver_state is not None and self.on_state:
-            self.on_state(deliver_state)
+            _call_back(self.on_state, deliver_state)
         if deliver_result is not None and self.on_result:
-            self.on_result(deliver_result)
+            _call_back(self.on_result, deliver_result)
         seq = ev.get("seq")
         if isinstance(seq, int) and not ev.get("replay"):
             with self._mu:
@@ -526,6 +528,16 @@ class Client:
     def _save_cursor(self) -> None:
         if self.cursor_file and self._cursor is not None:
             write_cursor(self.cursor_file, self._cursor)
+
+
+def _call_back(fn: Callable[..., None], *args: Any) -> None:
+    # A callback that raises must not drop the connection: the event would
+    # come again with the resume, raise again, and the register would never
+    # get past it. The error is logged instead.
+    try:
+        fn(*args)
+    except Exception:
+        log.exception("tezgah: callback %s raised", getattr(fn, "__name__", fn))
 
 
 def _put(cmd: dict, **opt: Any) -> None:
