@@ -407,7 +407,6 @@ class Client:
                 ws = websocket.create_connection(self.url, timeout=self.connect_timeout, header=headers,
                                                  suppress_origin=True, enable_multithread=True)
                 self._session(ws)
-                backoff = 0.5
             except Exception:
                 pass
             finally:
@@ -419,6 +418,8 @@ class Client:
                     _shutdown(ws)
                 if up and self.on_connection and not self._stop.is_set():
                     _call_back(self.on_connection, False)
+            if up:  # it was connected: the next try starts from the shortest wait again
+                backoff = 0.5
             # Reconnect backoff: 0.5 s doubling to max_backoff, with jitter.
             self._stop.wait(backoff * random.uniform(0.5, 1.0))
             backoff = min(backoff * 2, self.max_backoff)
