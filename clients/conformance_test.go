@@ -220,6 +220,7 @@ func TestMain(m *testing.M) {
 type world struct {
 	iyzico *iyzicosim.Server
 	a, b   *agent
+	page   *httptest.Server // serves clients/js to a browser; its origin is allowed on agent A
 }
 
 func startWorld(t *testing.T, bin string) *world {
@@ -237,8 +238,11 @@ func startWorld(t *testing.T, bin string) *world {
 	t.Cleanup(sim.Close)
 
 	// The demo's terminals (agent/config.Demo) on simulators that outlive the agent.
+	page := httptest.NewServer(pageHandler())
+	t.Cleanup(page.Close)
 	cfgA := fmt.Sprintf(`[agent]
 listen = "127.0.0.1:0"
+allowed_origins = [%q]
 
 [iyzico]
 base_url = %q
@@ -279,7 +283,7 @@ mode = "async"
 [[terminal]]
 name = "vpos-1"
 provider = "vomsis"
-`, sim.URL, iyzicosim.DemoClientID, iyzicosim.DemoClientSecret, iyzicosim.DemoUsername, iyzicosim.DemoPassword,
+`, page.URL, sim.URL, iyzicosim.DemoClientID, iyzicosim.DemoClientSecret, iyzicosim.DemoUsername, iyzicosim.DemoPassword,
 		sim.URL, paywallsim.DemoAPIKey, paywallsim.DemoAPIClient, sim.URL, vomsissim.APIPrefix,
 		vomsissim.DemoAppKey, vomsissim.DemoAppSecret, paywallsim.DemoTerminal)
 	// NOTES-16a's deterministic busy: iyzico unreachable (nothing may
@@ -302,7 +306,7 @@ provider = "iyzico"
 device_id = "DEV1"
 model = "vuk507"
 `
-	return &world{iyzico: iz, a: startAgent(t, bin, "A", cfgA), b: startAgent(t, bin, "B", cfgB)}
+	return &world{iyzico: iz, a: startAgent(t, bin, "A", cfgA), b: startAgent(t, bin, "B", cfgB), page: page}
 }
 
 // agent is one tezgah process, restartable on the same port and data dir.
