@@ -182,16 +182,3 @@ func TestPythonUnit(t *testing.T) {
 	}
 	t.Logf("%s", out)
 }
-
-// TestOtherLibrariesMatchSchema runs h17b's check of the C#, Java and
-// Pascal libraries' wire names against the schema, when it is in the tree.
-func TestOtherLibrariesMatchSchema(t *testing.T) {
-	if _, err := os.Stat("schema_check.py"); err != nil {
-		t.Skip("clients/schema_check.py is not in this tree")
-	}
-	out, err := exec.Command(python(t), "schema_check.py", "../docs/schema/tezgah-v1.schema.json").CombinedOutput()
-	if err != nil {
-		t.Fatalf("schema_check.py: %v\n%s", err, out)
-	}
-	t.Logf("%s", out)
-}
