@@ -95,7 +95,7 @@ const sleep = (ms, signal) => new Promise((resolve) => {
 /** A register's connection to the agent; reconnects by itself. */
 export class Client {
   #opts; #WS; #nodeWs = false; #fs; #ws = null; #calls = new Map(); #asks = []; #delivered = new Set();
-  #cursor = null; #closed = false; #stop = new AbortController(); #ready;
+  #cursor = null; #closed = false; #broken = null; #stop = new AbortController(); #ready;
 
   /** @param {import('./tezgah').ClientOptions} opts */
   constructor(opts) {
@@ -107,7 +107,11 @@ export class Client {
     /** The agent's hello answer (null from agents before hello). */
     this.agent = null;
     this.#ready = this.#init();
-    this.#ready.then(() => this.#run(), () => {});
+    this.#ready.then(() => this.#run(), (e) => { // e.g. an unreadable cursor file: every call says so
+      this.#broken = e instanceof TezgahError ? e : new TezgahError('cursor_unreadable', String(e?.message ?? e));
+      for (const c of [...this.#calls.values()]) this.#finish(c, null, this.#broken);
+      for (const a of [...this.#asks]) a.reject(this.#broken);
+    });
   }
 
   async #init() {
@@ -122,8 +126,13 @@ export class Client {
     }
     if (o.cursorFile) {
       this.#fs = await import('node:fs');
-      try { this.#cursor = Number.parseInt(this.#fs.readFileSync(o.cursorFile, 'utf8').trim(), 10); } catch (e) {
+      let text = null;
+      try { text = this.#fs.readFileSync(o.cursorFile, 'utf8').trim(); } catch (e) {
         if (e.code !== 'ENOENT') throw e;
+      }
+      if (text !== null) {
+        if (!/^\d+$/.test(text)) throw new TezgahError('cursor_unreadable', `cursor file ${o.cursorFile} holds ${JSON.stringify(text)}, not a seq`);
+        this.#cursor = Number(text);
       }
     } else if (o.cursorStorage) { // browsers: e.g. localStorage
       const v = o.cursorStorage.getItem(`tezgah.cursor.${this.register}`);
@@ -170,6 +179,7 @@ export class Client {
     if (!STORING.includes(command?.type)) throw new TypeError(`send takes a storing command (${STORING.join(', ')})`);
     if (!ID_RE.test(command.id ?? '')) throw new TypeError('id must be 1-64 characters of A-Z a-z 0-9 . _ : / -');
     if (this.#closed) throw new TezgahError('closed', 'the client was closed');
+    if (this.#broken) throw this.#broken;
     const body = JSON.stringify(command);
     let call = this.#calls.get(command.id);
     if (call && call.body !== body) throw new TypeError(`id ${command.id} is already in flight here with another body`);
@@ -219,6 +229,7 @@ export class Client {
 
   #ask(cmd, match, timeoutMs) {
     if (this.#closed) return Promise.reject(new TezgahError('closed', 'the client was closed'));
+    if (this.#broken) return Promise.reject(this.#broken);
     const body = JSON.stringify(cmd);
     return new Promise((resolve, reject) => {
       const ask = { body, match };

@@ -254,3 +254,13 @@ test('a throwing callback neither drops the connection nor the result', async (t
   assert.equal(conns, 1);
   assert.deepEqual(logged, ['tezgah: callback threw', 'tezgah: callback threw']);
 });
+
+test('a cursor file that holds no seq is refused, not silently restarted', async () => {
+  const d = dir();
+  writeFileSync(join(d, 'cursor'), 'garbage\n');
+  const c = new Client({ url: 'ws://127.0.0.1:9/v1/ws', register: 'kasa-pc-1', cursorFile: join(d, 'cursor') });
+  try {
+    await assert.rejects(c.sale('kasa-1', '1.00'), (e) => e.code === 'cursor_unreadable');
+    await assert.rejects(c.status(), (e) => e.code === 'cursor_unreadable');
+  } finally { c.close(); }
+});

@@ -312,6 +312,15 @@ class CallbackTest(Base):
         self.assertEqual(conns, [0])
 
 
+class CursorFileTest(Base):
+    def test_a_cursor_file_that_holds_no_seq_is_refused(self):
+        with open(self.cursor, "w") as f:
+            f.write("garbage\n")
+        with self.assertRaises(TezgahError) as e:
+            Client("kasa-pc-1", "ws://127.0.0.1:9/v1/ws", cursor_file=self.cursor)
+        self.assertEqual(e.exception.code, "cursor_unreadable")
+
+
 def serve_hello(c, n):
     c.hello()
     serve_forever(c)

@@ -186,10 +186,14 @@ def read_cursor(path: Optional[str]) -> Optional[int]:
     if not path:
         return None
     try:
-        with open(path, encoding="ascii") as f:
-            return int(f.read().strip())
+        with open(path, encoding="ascii", errors="replace") as f:
+            text = f.read().strip()
     except FileNotFoundError:
         return None
+    if not text.isdigit():
+        # Never start over silently: results of earlier requests would be missed.
+        raise TezgahError("cursor_unreadable", f"cursor file {path} holds {text!r}, not a seq")
+    return int(text)
 
 
 def amount_text(amount: Any) -> str:
