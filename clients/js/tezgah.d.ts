@@ -111,7 +111,10 @@ export interface SaleOptions extends CallOptions {
   card?: { number: string; expiry_month: string; expiry_year: string; cvc: string; holder: string };
 }
 
-/** The agent refused a command (nothing stored), or the call gave up (`timeout`, `closed`). */
+/**
+ * The agent refused a command (nothing stored: code is the protocol's stable code),
+ * or the library gave up: `timeout`, `closed`, `cursor_unreadable`.
+ */
 export declare class TezgahError extends Error {
   constructor(code: string, message?: string, extra?: { field?: string; retryAfterMs?: number; id?: string });
   readonly code: string;

@@ -134,7 +134,7 @@ class TezgahError(Exception):
     ``code`` is the protocol's stable error code (``id_conflict``,
     ``invalid_amount``, ...). Client-side codes: ``timeout`` (no final result
     within the call's timeout: the request may still complete; ask again with
-    the same id) and ``closed``.
+    the same id), ``closed`` and ``cursor_unreadable``.
     """
 
     def __init__(self, code: str, message: str = "", field: Optional[str] = None,
