@@ -35,7 +35,7 @@ func TestExampleRegisters(t *testing.T) {
 			// The example needs ws: install the locked dependencies in a copy.
 			wd := filepath.Join(t.TempDir(), "js")
 			copyTree(t, "js", wd)
-			run(t, wd, "npm", "ci", "--no-audit", "--no-fund", "--prefer-offline", "--omit=dev")
+			npmCI(t, wd, "--omit=dev")
 			return []string{"node", filepath.Join(wd, "examples/register.mjs")}
 		}, "js"},
 	}
