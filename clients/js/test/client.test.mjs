@@ -264,3 +264,16 @@ test('a cursor file that holds no seq is refused, not silently restarted', async
     await assert.rejects(c.status(), (e) => e.code === 'cursor_unreadable');
   } finally { c.close(); }
 });
+
+test('an agent from before hello is spoken to as the register local', async (t) => {
+  const url = await fakeAgent(t, async (c) => {
+    assert.equal((await c.next()).type, 'hello');
+    c.send({ type: 'error', error: { code: 'unknown_type', field: 'type', message: 'unknown' } });
+    assert.deepEqual({ ...(await c.next()) }, { type: 'status' });
+    c.send({ type: 'status', last_seq: 7, agent: {}, terminals: [] });
+    assert.deepEqual({ ...(await c.next()) }, { type: 'resume', since: 7 });
+  });
+  const c = new Client({ url, register: 'kasa-pc-1' });
+  t.after(() => c.close());
+  await until(() => c.cursor === 7, 'cursor from status');
+});
