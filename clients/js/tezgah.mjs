@@ -250,7 +250,8 @@ export class Client {
   }
 
   #write(body) {
-    if (this.#ws) this.#ws.send(body); // else the next connection sends it
+    if (!this.#ws) return; // the next connection sends it
+    try { this.#ws.send(body); } catch { /* closing: the next connection sends it */ }
   }
 
   async #run() {
@@ -298,7 +299,12 @@ export class Client {
         let ev;
         try { ev = JSON.parse(String(m.data)); } catch { return; }
         if (phase === 'hello') {
-          if (ev.type === 'hello') { this.agent = ev; this.#resume(ws, ev.last_seq ?? 0); live = true; phase = 'live'; } else if (ev.type === 'error' && ev.error?.code === 'unknown_type') {
+          if (ev.type === 'hello') {
+            this.agent = ev;
+            this.#resume(ws, ev.last_seq ?? 0);
+            live = true;
+            phase = 'live';
+          } else if (ev.type === 'error' && ev.error?.code === 'unknown_type') {
             phase = 'status'; // an agent from before hello: this connection is the register "local"
             ws.send('{"type":"status"}');
           } else { // e.g. register_mismatch: every waiting call learns why; reconnecting goes on
