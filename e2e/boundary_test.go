@@ -204,6 +204,16 @@ func TestTwoRegistersSameID(t *testing.T) {
 	if q := l.next(isType("none", "R1-1")); q.code() != "not_found" {
 		t.Fatalf("local's query of R1-1 = %+v, want not_found", q)
 	}
+	// A call's original_id is looked up among the caller's own ids.
+	call := map[string]any{"type": "call", "id": "c-1", "terminal": "kasa-1", "op": "transaction_status", "params": map[string]any{"original_id": "R1-1"}}
+	l.send(call)
+	if ev := l.next(func(e bEvent) bool { return e.ID == "c-1" }); ev.code() != "unknown_original" {
+		t.Fatalf("local's call on R1-1 = %+v, want unknown_original", ev)
+	}
+	a.send(call)
+	if ev := a.next(func(e bEvent) bool { return e.ID == "c-1" }); ev.Type != "reply" {
+		t.Fatalf("kasa-pc-1's call on its R1-1 = %+v", ev)
+	}
 	// A refund names the same register's sale.
 	b.send(map[string]any{"type": "refund", "id": "R1-2", "terminal": "kasa-1", "original_id": "R1-1", "amount": "10.00"})
 	if r := b.next(isType("result", "R1-2")); r.Status != "approved" {
@@ -228,8 +238,9 @@ func TestTwoRegistersSameID(t *testing.T) {
 // nowhere after "not_cancellable").
 func TestEveryCommandFollows(t *testing.T) {
 	url, _, sim := boundaryAgent(t, iyzicosim.Options{}, nil)
-	// Each sale stays "sending" long enough to be followed.
-	sim.SetFaults(iyzicosim.Faults{Latency: 1500 * time.Millisecond})
+	// Each sale stays "sending" long enough to be followed, even on a
+	// loaded machine.
+	sim.SetFaults(iyzicosim.Faults{Latency: 3 * time.Second})
 	for _, tc := range []struct {
 		name string
 		// follow is sent on the follower once the sale is "sending".
@@ -327,7 +338,8 @@ func TestHTTPDoor(t *testing.T) {
 		c.Agent.MaxQueuedPerTerminal = 1
 	})
 	h := named("vb6-kasa")
-	sim.SetFaults(iyzicosim.Faults{Latency: 1500 * time.Millisecond})
+	// H1 stays on kasa-1 while the next commands come.
+	sim.SetFaults(iyzicosim.Faults{Latency: 5 * time.Second})
 	body := `{"type":"sale","id":"H1","terminal":"kasa-1","amount":"25.00"}`
 	code, _, ev := post(t, base, h, body)
 	if code != http.StatusAccepted || ev.Type != "accepted" || ev.Register != "vb6-kasa" || ev.Seq == 0 || ev.Replay {
@@ -450,7 +462,7 @@ func overload(t *testing.T, perTerminal int, reason string) {
 	// Slack for a loaded, race-instrumented test machine: the bound is
 	// on the expected wait the agent sees, and the answer must still be
 	// scheduled and written.
-	const slack = 3 * time.Second
+	const slack = 5 * time.Second
 	type outcome struct {
 		accepted, busy int
 		reasons        map[string]int
@@ -718,4 +730,29 @@ func TestDemoPaywallCancelWhileSending(t *testing.T) {
 		t.Fatalf("result: %+v", res)
 	}
 	t.Logf("cancel while sending: %+v", r.seen())
+}
+
+// How a client kit gets a deterministic busy from a real agent
+// (NOTES-16a.md): a per-terminal cap of 1 and a provider nobody listens
+// for, so the first sale waits and every other sale on that terminal is
+// busy until it expires.
+func TestBusyDeterministicForClientKits(t *testing.T) {
+	_, base, _ := boundaryAgent(t, iyzicosim.Options{}, func(c *config.Config) {
+		c.Iyzico.BaseURL = "http://127.0.0.1:9" // discard port: connection refused, nothing ever sent
+		c.Agent.MaxQueuedPerTerminal = 1
+	})
+	h := named("kit")
+	if code, _, ev := post(t, base, h, `{"type":"sale","id":"K1","terminal":"kasa-1","amount":"1.00","expires_in":600}`); code != http.StatusAccepted {
+		t.Fatalf("first sale = %d %+v", code, ev)
+	}
+	for i := range 3 {
+		code, hdr, ev := post(t, base, h, `{"type":"sale","id":"K2","terminal":"kasa-1","amount":"1.00"}`)
+		if code != http.StatusServiceUnavailable || ev.code() != "busy" || ev.Error.RetryAfterMS != 1000 || hdr.Get("Retry-After") != "1" {
+			t.Fatalf("try %d of the second sale = %d %v %+v", i, code, hdr, ev)
+		}
+	}
+	// The other terminal is free.
+	if code, _, ev := post(t, base, h, `{"type":"sale","id":"K3","terminal":"kasa-2","amount":"1.00"}`); code != http.StatusAccepted {
+		t.Fatalf("kasa-2 = %d %+v", code, ev)
+	}
 }

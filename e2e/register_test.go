@@ -23,8 +23,9 @@ type event struct {
 		PaymentID string `json:"payment_id"`
 	} `json:"payment"`
 	Error *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
+		Code         string `json:"code"`
+		Message      string `json:"message"`
+		RetryAfterMS int    `json:"retry_after_ms"`
 	} `json:"error"`
 }
 
@@ -59,6 +60,7 @@ type register struct {
 	// ("nothing was stored, send it again"): sent again after a pause.
 	limited map[string]bool
 	slowed  chan struct{} // signalled when limited grows
+	pause   time.Duration // how long to wait before sending those again
 }
 
 func newRegister(t *testing.T, url func() string) *register {
@@ -149,12 +151,17 @@ func (r *register) session(ctx context.Context) {
 				return
 			case <-r.changed:
 			case <-r.slowed:
-				// Refused for sending too fast: pause as a register
-				// would, then send those again.
+				// Refused for sending too fast, or busy: pause as a
+				// register would (busy says how long), then send those
+				// again.
+				r.mu.Lock()
+				pause := max(r.pause, 100*time.Millisecond)
+				r.pause = 0
+				r.mu.Unlock()
 				select {
 				case <-sctx.Done():
 					return
-				case <-time.After(100 * time.Millisecond):
+				case <-time.After(pause):
 				}
 			}
 		}
@@ -206,8 +213,12 @@ func (r *register) observe(ev event) {
 		}
 		r.results[ev.ID] = ev
 	case "error":
-		if ev.Error != nil && ev.Error.Code == "rate_limited" && !r.accepted[ev.ID] {
+		// rate_limited and busy both say "nothing was stored, send it
+		// again" (busy after retry_after_ms; the pause below is longer
+		// than this harness's agents ask for).
+		if ev.Error != nil && (ev.Error.Code == "rate_limited" || ev.Error.Code == "busy") && !r.accepted[ev.ID] {
 			r.limited[ev.ID] = true
+			r.pause = max(r.pause, time.Duration(ev.Error.RetryAfterMS)*time.Millisecond)
 			select {
 			case r.slowed <- struct{}{}:
 			default:

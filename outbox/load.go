@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,14 +12,19 @@ import (
 // path nothing but an atomic add.
 
 // ExpectedWait estimates how long an operation submitted now would wait
-// for its commit: the operations ahead of it times the recent time per
-// operation. Zero while the writer has nothing queued.
+// for its commit: what the operations of recent commits waited, from
+// submit to durable (all of a group commit's operations share one
+// fsync, so the queue's length says little by itself), or, when more is
+// queued than a few groups can take, that many commits' time. Zero while
+// the writer has nothing queued: an idle writer answers at once, and the
+// estimate cannot stay high once the load that raised it is gone.
 func (s *Store) ExpectedWait() time.Duration {
 	n := s.inflight.Load()
 	if n <= 0 {
 		return 0
 	}
-	return time.Duration(n * s.perOp.Load())
+	groups := (n + int64(s.maxBatch) - 1) / int64(s.maxBatch)
+	return time.Duration(max(s.waited.Load(), groups*s.commitTook.Load()))
 }
 
 // PendingCount is the number of terminal's requests that are not final,
@@ -29,19 +35,25 @@ func (s *Store) PendingCount(terminal string) int {
 	return s.pending[terminal]
 }
 
-// notePerOp folds a group commit's time per operation into the running
-// average (weight 1/8: a few slow fsyncs move it, one does not).
-func (s *Store) notePerOp(took time.Duration, ops int) {
-	if ops <= 0 {
-		return
+// noteCommit folds a group commit into the running averages (weight
+// 1/4: a few slow fsyncs move them, one does not): how long it took, and
+// the longest any of its operations waited from submit to durable.
+func (s *Store) noteCommit(start, end time.Time, batch []*op) {
+	var waited time.Duration
+	for _, o := range batch {
+		waited = max(waited, end.Sub(o.at))
 	}
-	per := int64(took) / int64(ops)
-	old := s.perOp.Load()
+	ewma(&s.waited, int64(waited))
+	ewma(&s.commitTook, int64(end.Sub(start)))
+}
+
+func ewma(v *atomic.Int64, x int64) {
+	old := v.Load()
 	if old == 0 {
-		s.perOp.Store(per)
+		v.Store(x)
 		return
 	}
-	s.perOp.Store(old + (per-old)/8)
+	v.Store(old + (x-old)/4)
 }
 
 // countPending reads every terminal's pending count; Open calls it once,

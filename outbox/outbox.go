@@ -78,10 +78,12 @@ type Store struct {
 	stop chan struct{}
 	done chan struct{}
 
-	// inflight counts operations submitted and not yet committed; perOp
-	// is the recent commit time per operation, in ns (load.go).
-	inflight atomic.Int64
-	perOp    atomic.Int64
+	// inflight counts operations submitted and not yet committed;
+	// waited and commitTook are the recent wait of an operation and time
+	// of a commit, in ns (load.go).
+	inflight   atomic.Int64
+	waited     atomic.Int64
+	commitTook atomic.Int64
 
 	mu      sync.Mutex // guards lastSeq, ring, ringLen, changed, closed, pending
 	lastSeq int64
@@ -201,6 +203,7 @@ func (s *Store) closeDBs() error {
 // transaction and may append events. Its fn may run twice (see commit),
 // so it must keep no state across runs.
 type op struct {
+	at     time.Time // submitted
 	fn     func(w *wtx) error
 	err    error
 	events []Event
@@ -271,7 +274,7 @@ func (s *Store) prepare() {
 
 // do runs fn in the writer and waits until its transaction is durable.
 func (s *Store) do(ctx context.Context, fn func(w *wtx) error) ([]Event, error) {
-	o := &op{fn: fn, done: make(chan struct{})}
+	o := &op{at: time.Now(), fn: fn, done: make(chan struct{})}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -323,7 +326,7 @@ func (s *Store) writer() {
 		}
 		t0 := time.Now()
 		s.commit(batch)
-		s.notePerOp(time.Since(t0), len(batch))
+		s.noteCommit(t0, time.Now(), batch)
 		if len(s.toPrepare) > 0 {
 			s.prepare()
 		}

@@ -4,8 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/tezgah/tezgah/internal/testwait"
 )
 
 // A database written by the schema before registers (4) opens with every
@@ -122,5 +127,40 @@ func TestIDsScopedPerRegister(t *testing.T) {
 	}
 	if s.PendingCount("kasa-1") != 0 {
 		t.Fatalf("PendingCount = %d after both finished", s.PendingCount("kasa-1"))
+	}
+}
+
+// ExpectedWait is zero for an idle writer, what recent operations waited
+// while some are queued, and zero again once the queue has drained.
+func TestExpectedWait(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, "", nil)
+	if w := s.ExpectedWait(); w != 0 {
+		t.Fatalf("idle: %v", w)
+	}
+	if _, _, err := s.Accept(ctx, sale("W0", "kasa-1")); err != nil {
+		t.Fatal(err)
+	}
+	hold, held := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		s.do(ctx, func(w *wtx) error { close(held); <-hold; return nil })
+	})
+	<-held // the writer is busy with it
+	for _, id := range []string{"W1", "W2"} {
+		wg.Go(func() { s.Accept(ctx, sale(id, "kasa-1")) })
+	}
+	testwait.For(t, "two accepts queued behind the held op", 10*time.Second,
+		func() bool { return s.inflight.Load() == 3 }, func() string { return fmt.Sprint(s.inflight.Load()) })
+	if w := s.ExpectedWait(); w <= 0 {
+		t.Fatalf("with a queue: %v, want what recent commits waited", w)
+	}
+	close(hold)
+	wg.Wait()
+	if w := s.ExpectedWait(); w != 0 {
+		t.Fatalf("drained: %v", w)
+	}
+	if s.PendingCount("kasa-1") != 3 {
+		t.Fatalf("PendingCount = %d", s.PendingCount("kasa-1"))
 	}
 }
