@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"testing"
 
 	"github.com/tezgah/tezgah/internal/wireschema"
 )
@@ -31,4 +32,24 @@ func decodeEvent(data []byte) (event, string) {
 		return ev, fmt.Sprintf("frame is not an event: %v: %s", err, data)
 	}
 	return ev, schemaProblem(data)
+}
+
+// TestRegistersReportSchemaViolations: the check the test registers run
+// on every frame does refuse an event outside the contract.
+func TestRegistersReportSchemaViolations(t *testing.T) {
+	good := `{"type":"accepted","id":"R1","register":"kasa-pc-1","seq":1,"state":"queued"}`
+	if _, p := decodeEvent([]byte(good)); p != "" {
+		t.Errorf("a valid accepted reported: %s", p)
+	}
+	for _, bad := range []string{
+		`{"type":"accepted","id":"R1","seq":1,"state":"queued"}`,                           // no register
+		`{"type":"result","id":"R1","register":"r","seq":2,"status":"declined"}`,           // no error
+		`{"type":"error","id":"R1","error":{"code":"busy","message":"later"}}`,             // no retry_after_ms
+		`{"type":"state","id":"R1","register":"r","seq":3,"state":"sending","extra":true}`, // undocumented field
+		`not json`,
+	} {
+		if _, p := decodeEvent([]byte(bad)); p == "" {
+			t.Errorf("%s: not reported", bad)
+		}
+	}
 }

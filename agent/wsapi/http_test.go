@@ -29,6 +29,9 @@ func FuzzHTTPDoor(f *testing.F) {
 			if err := json.Unmarshal(w.Body.Bytes(), &ev); err != nil {
 				t.Fatalf("body %q: %v", w.Body.Bytes(), err)
 			}
+			if err := wire(t).Event(w.Body.Bytes()); err != nil {
+				t.Fatalf("the HTTP door answered an event outside the schema: %v", err)
+			}
 			switch {
 			case ev.Error != nil && w.Code < 400:
 				t.Fatalf("error %s with status %d", ev.Error.Code, w.Code)
