@@ -1,0 +1,43 @@
+// Tests of the small JSON reader/writer: run by ./build.sh test.
+using System;
+using System.Collections.Generic;
+using Tezgah;
+
+static class JsonTests
+{
+    static int failed;
+
+    static int Main()
+    {
+        // Numbers keep their exact text; no double in between.
+        var o = (Dictionary<string, object>)Json.Parse("{\"seq\":9007199254740993,\"a\":\"150.10\",\"n\":150.10,\"neg\":-0.5e+3}");
+        Eq(((JsonNumber)o["seq"]).ToInt64().ToString(), "9007199254740993", "big seq");
+        Eq(((JsonNumber)o["n"]).Text, "150.10", "number text");
+        Eq(((JsonNumber)o["neg"]).Text, "-0.5e+3", "exponent text");
+        Eq((string)o["a"], "150.10", "string");
+
+        // Strings: escapes, Turkish letters, surrogate pairs.
+        Eq((string)Json.Parse("\"Sa\\u00e7 T\\u0131ra\\u015f\\u0131 \\ud83d\\ude00 \\\"q\\\" \\\\ \\/ \\n\""), "Saç Tıraşı 😀 \"q\" \\ / \n", "escapes");
+        Eq(Json.Write("a\"b\\c\n\u0001ş"), "\"a\\\"b\\\\c\\n\\u0001ş\"", "write escapes");
+
+        // Nesting, whitespace, literals round trip.
+        var text = "{\"x\":[1,true,false,null,{\"y\":[]},{}],\"z\":\"\"}";
+        Eq(Json.Write(Json.Parse(" \n" + text + "\t")), text, "round trip");
+
+        // Bad input is refused with FormatException, never half-read.
+        foreach (var bad in new[] { "", "{", "{\"a\"}", "{\"a\":1,}", "[1,]", "01", "1.", "-", "1e", "\"\\x\"", "\"abc",
+                                    "tru", "{} {}", "\"\u0001\"", "{\"a\":1 \"b\":2}", "\"\\u12\"", "[" + new string('[', 100) + new string(']', 101) })
+        {
+            try { Json.Parse(bad); Fail("accepted bad input: " + bad); }
+            catch (FormatException) { }
+        }
+        // Floats cannot be written: amounts are strings.
+        try { Json.Write(1.5); Fail("wrote a double"); } catch (ArgumentException) { }
+
+        Console.WriteLine(failed == 0 ? "json tests: ok" : "json tests: " + failed + " failed");
+        return failed == 0 ? 0 : 1;
+    }
+
+    static void Eq(string got, string want, string what) { if (got != want) Fail(what + ": got [" + got + "] want [" + want + "]"); }
+    static void Fail(string m) { failed++; Console.WriteLine("FAIL " + m); }
+}
