@@ -189,26 +189,28 @@ namespace Tezgah
 
         // ---- commands that end in a result ----
 
+        // Storing commands: id null means a fresh NewId(). Keep the id (in the sale's
+        // record) before calling when the register must be able to ask for it after a crash.
         public TezgahResult Sale(string terminal, string amount, string id = null, IDictionary<string, object> extra = null)
         {
-            return Send(Cmd("sale", id, extra, "terminal", terminal, "amount", amount));
+            return Send(Cmd("sale", id ?? NewId(), extra, "terminal", terminal, "amount", amount));
         }
 
         public TezgahResult Refund(string terminal, string originalId, string amount, string id = null, IDictionary<string, object> extra = null)
         {
-            return Send(Cmd("refund", id, extra, "terminal", terminal, "original_id", originalId, "amount", amount));
+            return Send(Cmd("refund", id ?? NewId(), extra, "terminal", terminal, "original_id", originalId, "amount", amount));
         }
 
         public TezgahResult Void(string terminal, string originalId, string id = null)
         {
-            return Send(Cmd("void", id, null, "terminal", terminal, "original_id", originalId));
+            return Send(Cmd("void", id ?? NewId(), null, "terminal", terminal, "original_id", originalId));
         }
 
         public TezgahResult EndOfDay(string terminal, bool summary = false, string id = null)
         {
             var extra = new Dictionary<string, object>();
             if (summary) extra["summary"] = true;
-            return Send(Cmd("end_of_day", id, extra, "terminal", terminal));
+            return Send(Cmd("end_of_day", id ?? NewId(), extra, "terminal", terminal));
         }
 
         /// <summary>Sends any storing command (it must carry an id) and waits for its result.</summary>

@@ -1,6 +1,7 @@
 { The client-kit conformance program (CLIENTS-SHAPE.md: one step per
   process). Prints "OK <step> ..." or "FAIL <step> <why>" and exits 0 or 1.
-    ./bin/conformance --url URL --register NAME --step STEP [--id ID] [--terminal T]
+    ./bin/conformance --url URL --register NAME --step STEP [--id ID] [--terminal T] [--amount A]
+  ACTION, INFLIGHT and BUSY lines tell the runner what happens meanwhile.
   (--cursor is accepted and ignored: the HTTP door needs no cursor.) }
 program conformance;
 
@@ -14,6 +15,7 @@ type
     Step, Watched: string;
     Inflight: Boolean;
     procedure State(const E: TTezgahEvent);
+    procedure Busy(const Id: string; DelayMs: Integer);
   end;
 
 var
@@ -51,6 +53,11 @@ begin
     Inflight := True;
     Say('INFLIGHT ' + E.Id);
   end;
+end;
+
+procedure TWatch.Busy(const Id: string; DelayMs: Integer);
+begin
+  Say('BUSY ' + Id + ' ' + IntToStr(DelayMs));
 end;
 
 function Want(const R: TTezgahResult; const Status, What: string): TTezgahResult;
@@ -139,6 +146,7 @@ begin
   W.Watched := Arg('id', '');
   C := TTezgahClient.Create(Arg('url', 'http://127.0.0.1:8417'), Arg('register', 'conf-pascal'));
   C.OnState := W.State;
+  C.OnBusy := W.Busy;
   C.CallTimeoutS := StrToIntDef(Arg('timeout', '180'), 180);
   try
     Ok := Run;

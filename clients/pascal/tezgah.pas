@@ -70,6 +70,7 @@ type
 
   TTezgahStateEvent = procedure(const E: TTezgahEvent) of object;
   TTezgahConnectionEvent = procedure(Up: Boolean; const Why: string) of object;
+  TTezgahBusyEvent = procedure(const Id: string; DelayMs: Integer) of object;
 
   TTezgahClient = class
   private
@@ -88,6 +89,7 @@ type
     CallTimeoutS: Integer;        { how long Send waits for a result; default 300 }
     OnState: TTezgahStateEvent;   { accepted and state events (waiting carries ActionUrl) }
     OnConnection: TTezgahConnectionEvent;
+    OnBusy: TTezgahBusyEvent;     { a command refused busy / rate_limited, sent again after DelayMs }
     { BaseUrl like http://127.0.0.1:8417 (a ws://.../v1/ws URL is taken too). }
     constructor Create(const BaseUrl, RegisterName: string);
     { register-yyyymmddhhnnss-XXXXXX (UTC; the register part cut to keep ids <= 64) }
@@ -486,7 +488,11 @@ begin
       if Ms <= 0 then
         Ms := 1000;
       if (Err.Code = 'busy') or (Err.Code = 'rate_limited') then
+      begin
         Inc(FBusyRetries);
+        if Assigned(OnBusy) then
+          OnBusy(Id, Ms);
+      end;
       Err.Free;
       if Now > Deadline then
         raise ETezgahError.CreateCode('timeout', '', 'the agent stayed busy; ' + Id + ' was never stored');

@@ -1,6 +1,7 @@
 // The client-kit conformance program (clients/CLIENTS-SHAPE: one step per
 // process). Prints "OK <step> …" or "FAIL <step> <why>" and exits 0 or 1.
-//   mono Conformance.exe --url URL --register NAME --cursor FILE --step STEP [--id ID] [--terminal T]
+//   mono Conformance.exe --url URL --register NAME --cursor FILE --step STEP [--id ID] [--terminal T] [--amount A]
+// ACTION, INFLIGHT and BUSY lines tell the runner what happens meanwhile.
 using System;
 using System.Collections.Generic;
 using System.Threading;
@@ -34,6 +35,7 @@ static class Conformance
                 }
             },
             OnResult = r => { if (r.Id == watched) Interlocked.Increment(ref results); },
+            OnBusy = (id, ms) => Say("BUSY " + id + " " + ms),
         };
         try
         {

@@ -1,6 +1,7 @@
 // The client-kit conformance program (CLIENTS-SHAPE.md: one step per
 // process). Prints "OK <step> …" or "FAIL <step> <why>" and exits 0 or 1.
-//   java -cp build Conformance --url URL --register NAME --cursor FILE --step STEP [--id ID] [--terminal T]
+//   java -cp build Conformance --url URL --register NAME --cursor FILE --step STEP [--id ID] [--terminal T] [--amount A]
+// ACTION, INFLIGHT and BUSY lines tell the runner what happens meanwhile.
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
@@ -35,6 +36,7 @@ public class Conformance {
             }
         };
         opt.onResult = r -> { if (r.id.equals(watched)) results.incrementAndGet(); };
+        opt.onBusy = (id, ms) -> say("BUSY " + id + " " + ms);
         int rc;
         try (TezgahClient c = new TezgahClient(opt)) {
             String ok = run(c, a);

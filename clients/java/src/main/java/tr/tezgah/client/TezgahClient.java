@@ -29,6 +29,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiConsumer;
 import java.util.function.Consumer;
 import java.util.function.Predicate;
 
@@ -66,7 +67,7 @@ public final class TezgahClient implements AutoCloseable {
         public Consumer<Event> onState = e -> {};      // accepted and state (waiting carries actionUrl)
         public Consumer<Result> onResult = r -> {};    // every result once, also of requests sent before a restart
         public Consumer<Boolean> onConnection = up -> {};
-        public Consumer<String> onBusy = id -> {};     // a command was refused busy and will be sent again
+        public BiConsumer<String, Integer> onBusy = (id, ms) -> {}; // refused busy: sent again after ms
     }
 
     /** One event from the agent with its common fields read; {@code fields} has all of them. */
@@ -186,23 +187,30 @@ public final class TezgahClient implements AutoCloseable {
 
     // ---- commands that end in a result ----
 
+    // Storing commands: id null means a fresh newId(). Keep the id (in the sale's record)
+    // before calling when the register must be able to ask for it after a crash.
+
     public Result sale(String terminal, String amount, String id, Map<String, Object> extra) {
-        return send(cmd("sale", id, extra, "terminal", terminal, "amount", amount));
+        return send(cmd("sale", orNew(id), extra, "terminal", terminal, "amount", amount));
     }
 
     public Result sale(String terminal, String amount, String id) { return sale(terminal, amount, id, null); }
 
+    public Result sale(String terminal, String amount) { return sale(terminal, amount, null, null); }
+
     public Result refund(String terminal, String originalId, String amount, String id) {
-        return send(cmd("refund", id, null, "terminal", terminal, "original_id", originalId, "amount", amount));
+        return send(cmd("refund", orNew(id), null, "terminal", terminal, "original_id", originalId, "amount", amount));
     }
 
     public Result voidSale(String terminal, String originalId, String id) {
-        return send(cmd("void", id, null, "terminal", terminal, "original_id", originalId));
+        return send(cmd("void", orNew(id), null, "terminal", terminal, "original_id", originalId));
     }
 
     public Result endOfDay(String terminal, boolean summary, String id) {
-        return send(cmd("end_of_day", id, summary ? Map.of("summary", true) : null, "terminal", terminal));
+        return send(cmd("end_of_day", orNew(id), summary ? Map.of("summary", true) : null, "terminal", terminal));
     }
+
+    private String orNew(String id) { return id != null ? id : newId(); }
 
     /** Sends any storing command (it must carry an id) and waits for its result. */
     public Result send(Map<String, Object> command) {
@@ -414,7 +422,7 @@ public final class TezgahClient implements AutoCloseable {
                 return;
         }
         busyRetries.incrementAndGet();
-        opt.onBusy.accept(p.id);
+        opt.onBusy.accept(p.id, delay);
         CompletableFuture.delayedExecutor(delay, TimeUnit.MILLISECONDS).execute(() -> {
             WebSocket live;
             synchronized (mu) { live = pending.get(p.id) == p && !p.accepted ? ws : null; }
