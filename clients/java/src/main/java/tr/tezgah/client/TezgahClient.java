@@ -1,6 +1,7 @@
 package tr.tezgah.client;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.WebSocket;
@@ -158,12 +159,17 @@ public final class TezgahClient implements AutoCloseable {
 
     private final Object sendMu = new Object(); // one sendText at a time per socket
 
-    public TezgahClient(Options options) throws IOException {
+    /** Starts connecting in the background; calls wait until the agent is reachable. */
+    public TezgahClient(Options options) {
         opt = options;
         if (opt.register == null || !opt.register.matches("[A-Za-z0-9._-]{1,64}"))
             throw new IllegalArgumentException("register must be 1-64 of A-Z a-z 0-9 . _ -");
-        if (opt.cursorFile != null && Files.exists(opt.cursorFile))
-            cursor = Long.parseLong(Files.readString(opt.cursorFile).trim());
+        try {
+            if (opt.cursorFile != null && Files.exists(opt.cursorFile))
+                cursor = Long.parseLong(Files.readString(opt.cursorFile).trim());
+        } catch (IOException e) {
+            throw new UncheckedIOException("tezgah: read cursor " + opt.cursorFile, e);
+        }
         loop = new Thread(this::run, "tezgah " + opt.register);
         loop.setDaemon(true);
         loop.start();
@@ -201,6 +207,12 @@ public final class TezgahClient implements AutoCloseable {
     public Result refund(String terminal, String originalId, String amount, String id) {
         return send(cmd("refund", orNew(id), null, "terminal", terminal, "original_id", originalId, "amount", amount));
     }
+
+    public Result refund(String terminal, String originalId, String amount) { return refund(terminal, originalId, amount, null); }
+
+    public Result voidSale(String terminal, String originalId) { return voidSale(terminal, originalId, null); }
+
+    public Result endOfDay(String terminal) { return endOfDay(terminal, false, null); }
 
     public Result voidSale(String terminal, String originalId, String id) {
         return send(cmd("void", orNew(id), null, "terminal", terminal, "original_id", originalId));
