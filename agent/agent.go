@@ -73,7 +73,8 @@ type Agent struct {
 	pages *vomsis.Pages
 
 	web       *web.Server
-	workersUp atomic.Bool // the dispatcher's workers are running (for /readyz)
+	outage    *outageWatch // which providers are unreachable now (registers.go)
+	workersUp atomic.Bool  // the dispatcher's workers are running (for /readyz)
 }
 
 // DBFile is the outbox's file name inside the data directory.
@@ -131,11 +132,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		terms = append(terms, t)
 	}
 	a.web = a.newWeb(terms)
-	a.disp, err = dispatch.New(store, providers, terms, dispatch.Options{Now: a.opts.Now, Log: a.log, Observer: a.web.Metrics()})
+	a.outage = newOutageWatch(a.web.Metrics())
+	a.disp, err = dispatch.New(store, providers, terms, dispatch.Options{Now: a.opts.Now, Log: a.log, Observer: a.outage})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	wsOpts := wsapi.Options{
+		AgentID:        a.cfg.Agent.ID,
 		AllowedOrigins: a.cfg.Agent.AllowedOrigins,
 		AllowedHosts:   a.cfg.Agent.AllowedHosts,
 		PairingToken:   a.cfg.Agent.PairingToken,
@@ -163,6 +166,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/ws", a.ws)
+	// The HTTP door, for registers without WebSocket (wsapi/http.go).
+	mux.HandleFunc("/v1/commands", a.ws.ServeCommands)
+	mux.HandleFunc("/v1/requests/", a.ws.ServeRequests)
 	mux.Handle("/", a.web) // status page, /healthz, /readyz, /metrics
 	if err := a.servePages(mux, ln.Addr()); err != nil {
 		ln.Close()
@@ -173,6 +179,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		// belong in the structured log, not on bare stderr.
 		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	srv.RegisterOnShutdown(a.web.Close) // live feeds never go idle by themselves
+	srv.RegisterOnShutdown(a.ws.Drain)  // nor do long polls
 
 	dispDone := make(chan error, 1)
 	dctx, stopDisp := context.WithCancel(context.WithoutCancel(ctx))
@@ -237,7 +244,7 @@ func (a *Agent) startFiledrop(ctx context.Context, bg *sync.WaitGroup) error {
 	if !fd.Enabled {
 		return nil
 	}
-	f, err := filedrop.New(a, filedrop.Options{
+	f, err := filedrop.New(a.as(FiledropRegister), filedrop.Options{
 		Dir: FiledropDir(a.cfg), StableFor: fd.StableFor.Duration, Rescan: fd.Rescan.Duration,
 		Policy: fd.Policy, ResultFormats: fd.ResultFormats,
 		Terminals: sortedKeys(a.terminals), Log: a.log, Now: a.opts.Now,
@@ -290,6 +297,9 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 		return outbox.Event{}, false, protocol.Errorf(protocol.CodeUnknownTerminal, "terminal",
 			"no terminal %q; this agent has %s", c.Terminal, a.terminalNames())
 	}
+	if c.Register == "" {
+		c.Register = outbox.Local
+	}
 	if c.OriginalID != "" {
 		if err := a.checkOriginal(ctx, c); err != nil {
 			return outbox.Event{}, false, err
@@ -301,7 +311,10 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 	if err := a.checkCard(c); err != nil {
 		return outbox.Event{}, false, err
 	}
-	req := outbox.NewRequest{ID: c.ID, Terminal: c.Terminal, Op: c.Type, Body: c.Canonical(), OriginalID: c.OriginalID}
+	if err := a.checkBusy(ctx, c); err != nil {
+		return outbox.Event{}, false, err
+	}
+	req := outbox.NewRequest{Register: c.Register, ID: c.ID, Terminal: c.Terminal, Op: c.Type, Body: c.Canonical(), OriginalID: c.OriginalID}
 	if protocol.Expires(c.Type) {
 		d := a.cfg.Agent.SaleTimeout.Duration
 		if c.ExpiresIn > 0 {
@@ -320,7 +333,7 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 		return outbox.Event{}, false, err
 	}
 	if !existing {
-		a.log.Info("accepted", "id", c.ID, "terminal", c.Terminal, "op", c.Type)
+		a.log.Info("accepted", "id", c.ID, "register", c.Register, "terminal", c.Terminal, "op", c.Type)
 		a.disp.Wake(c.Terminal)
 	}
 	return ev, existing, nil
@@ -370,7 +383,7 @@ func (a *Agent) Call(ctx context.Context, c protocol.Command) (protocol.Event, e
 		return protocol.Event{}, protocol.Errorf(protocol.CodeUnsupportedOp, "op", "%s terminals offer no calls", t.Provider)
 	}
 	call := bridge.Call{ID: c.ID, Op: c.Op, Terminal: t, Params: c.Params}
-	if err := a.callOriginal(ctx, &call); err != nil {
+	if err := a.callOriginal(ctx, c.Register, &call); err != nil {
 		return protocol.Event{}, err
 	}
 	data, err := caller.Call(ctx, call)
@@ -390,7 +403,7 @@ func (a *Agent) Call(ctx context.Context, c protocol.Command) (protocol.Event, e
 }
 
 func (a *Agent) checkOriginal(ctx context.Context, c protocol.Command) error {
-	orig, _, err := a.store.Get(ctx, c.OriginalID)
+	orig, _, err := a.store.Get(ctx, c.Register, c.OriginalID)
 	if errors.Is(err, outbox.ErrNotFound) {
 		return protocol.Errorf(protocol.CodeUnknownOriginal, "original_id",
 			"no sale with id %q (unknown, or older than the retention period)", c.OriginalID)
@@ -428,22 +441,22 @@ func (a *Agent) terminalNames() string {
 	return fmt.Sprint(names)
 }
 
-// Lookup implements wsapi.Backend.
-func (a *Agent) Lookup(ctx context.Context, id string) (outbox.Event, error) {
-	_, ev, err := a.store.Get(ctx, id)
+// Lookup implements wsapi.Backend: register's request id.
+func (a *Agent) Lookup(ctx context.Context, register, id string) (outbox.Event, error) {
+	_, ev, err := a.store.Get(ctx, register, id)
 	return ev, err
 }
 
 // Cancel implements wsapi.Backend.
-func (a *Agent) Cancel(ctx context.Context, id string) (outbox.Event, error) {
-	ev, err := a.store.Cancel(ctx, id)
+func (a *Agent) Cancel(ctx context.Context, register, id string) (outbox.Event, error) {
+	ev, err := a.store.Cancel(ctx, register, id)
 	if errors.Is(err, outbox.ErrNotCancellable) {
-		return a.withdraw(ctx, id, err)
+		return a.withdraw(ctx, register, id, err)
 	}
 	if err == nil {
-		r, _, gerr := a.store.Get(ctx, id)
+		r, _, gerr := a.store.Get(ctx, register, id)
 		if gerr == nil {
-			a.log.Info("cancelled before it was sent", "id", id, "terminal", r.Terminal)
+			a.log.Info("cancelled before it was sent", "id", id, "register", register, "terminal", r.Terminal)
 			a.disp.Wake(r.Terminal)
 		}
 	}

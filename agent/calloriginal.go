@@ -14,7 +14,7 @@ import (
 // "refundable_sale_info") to the approved sale it names, so the adapter
 // can ask its provider by the reference only the agent knows. A call
 // without original_id is left as it is.
-func (a *Agent) callOriginal(ctx context.Context, c *bridge.Call) error {
+func (a *Agent) callOriginal(ctx context.Context, register string, c *bridge.Call) error {
 	if len(c.Params) == 0 {
 		return nil
 	}
@@ -28,7 +28,7 @@ func (a *Agent) callOriginal(ctx context.Context, c *bridge.Call) error {
 	if err := json.Unmarshal(*p.OriginalID, &id); err != nil || id == "" {
 		return protocol.Errorf(protocol.CodeInvalidField, "params.original_id", "params.original_id must be the id of a sale")
 	}
-	orig, _, err := a.store.Get(ctx, id)
+	orig, _, err := a.store.Get(ctx, register, id) // the same register's sale
 	if errors.Is(err, outbox.ErrNotFound) {
 		return protocol.Errorf(protocol.CodeUnknownOriginal, "params.original_id",
 			"no sale with id %q (unknown, or older than the retention period)", id)

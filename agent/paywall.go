@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tezgah/tezgah/agent/config"
+	"github.com/tezgah/tezgah/agent/protocol"
 	"github.com/tezgah/tezgah/bridge"
 	"github.com/tezgah/tezgah/bridge/paywall"
 	"github.com/tezgah/tezgah/bridge/paywall/paywallsim"
@@ -82,8 +83,8 @@ type withdrawer interface {
 // rollback), it does, and the request then finishes with the provider's
 // real answer (not approved). Otherwise, or if the terminal already has
 // it, the cancel is refused with notCancellable.
-func (a *Agent) withdraw(ctx context.Context, id string, notCancellable error) (outbox.Event, error) {
-	r, ev, err := a.store.Get(ctx, id)
+func (a *Agent) withdraw(ctx context.Context, register, id string, notCancellable error) (outbox.Event, error) {
+	r, ev, err := a.store.Get(ctx, register, id)
 	if err != nil || r.State.Final() || r.ProviderRef == "" {
 		return outbox.Event{}, notCancellable
 	}
@@ -94,7 +95,7 @@ func (a *Agent) withdraw(ctx context.Context, id string, notCancellable error) (
 	if !ok {
 		return outbox.Event{}, notCancellable
 	}
-	req := bridge.Request{ID: r.ID, Op: bridge.Op(r.Op), Terminal: t, Reference: r.Reference, ProviderRef: r.ProviderRef}
+	req := bridge.Request{ID: protocol.QualifiedID(r.Register, r.ID), Op: bridge.Op(r.Op), Terminal: t, Reference: r.Reference, ProviderRef: r.ProviderRef}
 	if err := w.Withdraw(ctx, req); err != nil {
 		a.log.Info("cancel: could not withdraw from the terminal", "id", id, "terminal", t.Name, "err", err)
 		return outbox.Event{}, notCancellable

@@ -133,7 +133,7 @@ func TestPaywallCancelWithdraws(t *testing.T) {
 	// Wait until the PaymentRequestId is stored: then the sale is on the
 	// terminal's queue at Paywall.
 	testwait.For(t, "the PaymentRequestId to be stored", 10*time.Second, func() bool {
-		r, _, err := a.store.Get(context.Background(), "W1")
+		r, _, err := a.store.Get(context.Background(), "", "W1")
 		return err == nil && r.ProviderRef != ""
 	}, nil)
 	clk.Add(6 * time.Second) // past the 5-second rule, before pick-up

@@ -33,7 +33,8 @@ func (a *Agent) vomsisProvider() (*vomsis.Client, error) {
 	if a.pages == nil {
 		store := a.store
 		a.pages = vomsis.NewPages(func(ctx context.Context, id, url string) error {
-			_, err := store.Wait(ctx, id, url)
+			register, id := protocol.SplitQualifiedID(id) // dispatch qualified it
+			_, err := store.Wait(ctx, register, id, url)
 			return err
 		}, a.log)
 	}
@@ -115,10 +116,11 @@ func (a *Agent) holdCard(c protocol.Command, ttl time.Duration) func(stored bool
 	if c.Card == nil || a.cards == nil {
 		return func(bool) {}
 	}
-	put := a.cards.Put(c.ID, *c.Card, ttl)
+	key := protocol.QualifiedID(c.Register, c.ID) // as dispatch names the request to the adapter
+	put := a.cards.Put(key, *c.Card, ttl)
 	return func(stored bool) {
 		if put && !stored {
-			a.cards.Drop(c.ID)
+			a.cards.Drop(key)
 		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
@@ -77,8 +78,15 @@ type Store struct {
 	stop chan struct{}
 	done chan struct{}
 
-	mu      sync.Mutex // guards lastSeq, ring, ringLen, changed, closed
+	// inflight counts operations submitted and not yet committed; perOp
+	// is the recent commit time per operation, in ns (load.go).
+	inflight atomic.Int64
+	perOp    atomic.Int64
+
+	mu      sync.Mutex // guards lastSeq, ring, ringLen, changed, closed, pending
 	lastSeq int64
+	// pending counts each terminal's requests that are not final.
+	pending map[string]int
 	// ring is a circular buffer of the most recent events: the ringLen
 	// events up to lastSeq, the one with seq q at ring[q%len(ring)].
 	// Seqs are gapless, so no search is needed. (Shifting a slice down
@@ -145,6 +153,7 @@ func Open(path string, opts Options) (*Store, error) {
 		done:      make(chan struct{}),
 		ring:      make([]Event, opts.RingSize),
 		changed:   make(chan struct{}),
+		pending:   map[string]int{},
 	}
 	// The log's high-water mark, not just its newest row: when pruning
 	// has emptied the log, seqs must still go on from where registers
@@ -155,6 +164,10 @@ func Open(path string, opts Options) (*Store, error) {
 		COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0))`).Scan(&s.lastSeq); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("outbox: open %s: last seq: %w", path, err)
+	}
+	if err := s.countPending(); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
 	}
 	s.bound.stmts = map[string]*sql.Stmt{}
 	go s.writer()
@@ -266,6 +279,8 @@ func (s *Store) do(ctx context.Context, fn func(w *wtx) error) ([]Event, error) 
 	}
 	s.submitting.Add(1)
 	s.mu.Unlock()
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	select {
 	case s.ops <- o:
 		s.submitting.Done()
@@ -306,7 +321,9 @@ func (s *Store) writer() {
 				break fill
 			}
 		}
+		t0 := time.Now()
 		s.commit(batch)
+		s.notePerOp(time.Since(t0), len(batch))
 		if len(s.toPrepare) > 0 {
 			s.prepare()
 		}
@@ -421,6 +438,7 @@ func (s *Store) publish(evs []Event) {
 	}
 	for _, e := range evs {
 		s.ring[e.Seq%int64(len(s.ring))] = e
+		s.countEvent(e)
 	}
 	s.ringLen = min(s.ringLen+len(evs), len(s.ring))
 	s.lastSeq = evs[len(evs)-1].Seq

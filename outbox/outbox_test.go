@@ -106,8 +106,8 @@ func TestReferenceDrawnTwice(t *testing.T) {
 		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "no free reference")) {
 			t.Errorf("reps=%d: second accept error = %v, want no free reference", tc.reps, err)
 		}
-		r1, _, _ := s.Get(ctx, "R1")
-		if r2, _, err := s.Get(ctx, "R2"); tc.ok && (err != nil || r2.Reference == r1.Reference) {
+		r1, _, _ := s.Get(ctx, "", "R1")
+		if r2, _, err := s.Get(ctx, "", "R2"); tc.ok && (err != nil || r2.Reference == r1.Reference) {
 			t.Errorf("reps=%d: R2 = %+v, %v; want its own reference", tc.reps, r2, err)
 		}
 		s.Close()
@@ -124,10 +124,10 @@ func TestAcceptSurvivesReopen(t *testing.T) {
 	if _, _, err := s.Accept(ctx, sale("R1", "kasa-1")); err != nil {
 		t.Fatal(err)
 	}
-	r1, _, _ := s.Get(ctx, "R1")
+	r1, _, _ := s.Get(ctx, "", "R1")
 	s.Close()
 	s = openTest(t, path, nil)
-	r, ev, err := s.Get(ctx, "R1")
+	r, ev, err := s.Get(ctx, "", "R1")
 	if err != nil || r.State != Queued || ev.Type != EventAccepted {
 		t.Fatalf("after reopen: %+v %+v %v", r, ev, err)
 	}
@@ -175,7 +175,7 @@ func TestLifeCycle(t *testing.T) {
 	if h, _ := s.Head(ctx, "kasa-1"); h == nil || h.ID != "R2" {
 		t.Fatalf("Head after R1 final = %+v, want R2", h)
 	}
-	got, last, _ := s.Get(ctx, "R1")
+	got, last, _ := s.Get(ctx, "", "R1")
 	if got.State != Approved || last.Seq != fin.Seq {
 		t.Fatalf("Get = %+v / %+v", got, last)
 	}
@@ -186,20 +186,20 @@ func TestCancel(t *testing.T) {
 	s := openTest(t, "", nil)
 	s.Accept(ctx, sale("R1", "kasa-1"))
 	s.Accept(ctx, sale("R2", "kasa-1"))
-	if ev, err := s.Cancel(ctx, "R2"); err != nil || ev.State != Cancelled {
+	if ev, err := s.Cancel(ctx, "", "R2"); err != nil || ev.State != Cancelled {
 		t.Fatalf("Cancel queued = %+v, %v", ev, err)
 	}
 	r, _ := s.Head(ctx, "kasa-1")
 	s.Begin(ctx, r)
-	if _, err := s.Cancel(ctx, "R1"); !errors.Is(err, ErrNotCancellable) {
+	if _, err := s.Cancel(ctx, "", "R1"); !errors.Is(err, ErrNotCancellable) {
 		t.Fatalf("Cancel after send error = %v, want ErrNotCancellable", err)
 	}
 	// Sent once and back in the queue: still may have reached the provider.
 	s.Defer(ctx, r, Queued, time.Time{}, "connect_failed")
-	if _, err := s.Cancel(ctx, "R1"); !errors.Is(err, ErrNotCancellable) {
+	if _, err := s.Cancel(ctx, "", "R1"); !errors.Is(err, ErrNotCancellable) {
 		t.Fatalf("Cancel after a send attempt error = %v, want ErrNotCancellable", err)
 	}
-	if _, err := s.Cancel(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Cancel(ctx, "", "nope"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Cancel unknown error = %v", err)
 	}
 }
@@ -219,7 +219,7 @@ func TestExpireDue(t *testing.T) {
 	sent := sale("S", "kasa-1")
 	sent.Deadline = c.Now().Add(time.Second)
 	s.Accept(ctx, sent)
-	rs, _, _ := s.Get(ctx, "S")
+	rs, _, _ := s.Get(ctx, "", "S")
 	s.Begin(ctx, rs)
 	s.Defer(ctx, rs, Queued, time.Time{}, "connect_failed")
 
@@ -252,7 +252,7 @@ func TestRecover(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("Recover = %d, %v", n, err)
 	}
-	r, ev, _ := s.Get(ctx, "R1")
+	r, ev, _ := s.Get(ctx, "", "R1")
 	if r.State != Unknown || !r.MaybeSent || ev.Reason != "agent_restarted" {
 		t.Fatalf("after recover: %+v %+v", r, ev)
 	}
@@ -339,10 +339,10 @@ func TestPrune(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("Prune = %d, %v", n, err)
 	}
-	if _, _, err := s.Get(ctx, "OLD"); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.Get(ctx, "", "OLD"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("OLD still there: %v", err)
 	}
-	if _, _, err := s.Get(ctx, "PENDING"); err != nil {
+	if _, _, err := s.Get(ctx, "", "PENDING"); err != nil {
 		t.Fatalf("pending request pruned: %v", err)
 	}
 	var old, kept int
@@ -416,7 +416,7 @@ func TestMigrationFromSchema3(t *testing.T) {
 	if s.LastSeq() != 3 {
 		t.Fatalf("LastSeq = %d, want 3", s.LastSeq())
 	}
-	if _, ev, err := s.Get(ctx, "A"); err != nil || ev.Seq != 3 || ev.Type != EventResult {
+	if _, ev, err := s.Get(ctx, "", "A"); err != nil || ev.Seq != 3 || ev.Type != EventResult {
 		t.Fatalf("latest event of A = %+v, %v; want the result, seq 3", ev, err)
 	}
 	if n, err := s.Prune(ctx, time.UnixMilli(2)); err != nil || n != 1 {
@@ -424,7 +424,7 @@ func TestMigrationFromSchema3(t *testing.T) {
 	}
 	var left int
 	s.db.QueryRow(`SELECT COUNT(*) FROM events`).Scan(&left)
-	if _, ev, err := s.Get(ctx, "B"); err != nil || ev.Seq != 2 || left != 1 {
+	if _, ev, err := s.Get(ctx, "", "B"); err != nil || ev.Seq != 2 || left != 1 {
 		t.Fatalf("after prune: B's latest = %+v, %v; %d events left, want B's one", ev, err, left)
 	}
 }
@@ -445,7 +445,7 @@ func TestReferencesAreTimeOrdered(t *testing.T) {
 		if _, _, err := s.Accept(ctx, sale(id, "kasa-1")); err != nil {
 			t.Fatal(err)
 		}
-		r, _, _ := s.Get(ctx, id)
+		r, _, _ := s.Get(ctx, "", id)
 		ref := r.Reference
 		if len(ref) != ReferenceLen || seen[ref] || ref[:refTimeLen] < prev {
 			t.Fatalf("reference %d = %q (previous prefix %q, seen %v)", i, ref, prev, seen[ref])
@@ -487,7 +487,7 @@ func TestProviderRefSurvivesReopen(t *testing.T) {
 	s.Close() // as if the process died right after the provider answered
 
 	s = openTest(t, path, nil)
-	got, _, err := s.Get(ctx, "R1")
+	got, _, err := s.Get(ctx, "", "R1")
 	if err != nil || got.ProviderRef != "PRQ-77" {
 		t.Fatalf("after reopen: %+v, %v", got, err)
 	}
@@ -505,25 +505,25 @@ func TestWaitLogsActionURLWithoutChangingTheRow(t *testing.T) {
 	if _, _, err := s.Accept(ctx, sale("W1", "vpos-1")); err != nil {
 		t.Fatal(err)
 	}
-	r, _, _ := s.Get(ctx, "W1")
+	r, _, _ := s.Get(ctx, "", "W1")
 	if _, err := s.Begin(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	ev, err := s.Wait(ctx, "W1", "http://127.0.0.1:8417/v1/3ds/x")
+	ev, err := s.Wait(ctx, "", "W1", "http://127.0.0.1:8417/v1/3ds/x")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ev.State != Waiting || ev.ActionURL == "" || ev.Attempt != 1 {
 		t.Fatalf("event %+v", ev)
 	}
-	r, last, _ := s.Get(ctx, "W1")
+	r, last, _ := s.Get(ctx, "", "W1")
 	if r.State != Sending || last.Seq != ev.Seq || last.ActionURL != ev.ActionURL {
 		t.Fatalf("row %s, latest event %+v", r.State, last)
 	}
 	if _, err := s.Finish(ctx, r, Approved, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Wait(ctx, "W1", "u"); !errors.Is(err, ErrStale) {
+	if _, err := s.Wait(ctx, "", "W1", "u"); !errors.Is(err, ErrStale) {
 		t.Fatalf("wait on a final request: %v", err)
 	}
 }
@@ -586,7 +586,7 @@ func TestFailingOpUndoesOnlyItsOwnWrites(t *testing.T) {
 	if batch[0].err != nil || batch[2].err != nil || !errors.Is(batch[1].err, boom) {
 		t.Fatalf("errors = %v, %v, %v; want nil, boom, nil", batch[0].err, batch[1].err, batch[2].err)
 	}
-	if _, _, err := s.Get(ctx, "BAD"); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.Get(ctx, "", "BAD"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("the failing op's row is there: %v", err)
 	}
 	evs, err := s.Events(ctx, 0, 10)
@@ -594,7 +594,7 @@ func TestFailingOpUndoesOnlyItsOwnWrites(t *testing.T) {
 		t.Fatalf("events = %+v, %v; want A at 1, B at 2", evs, err)
 	}
 	for _, id := range []string{"A", "B"} {
-		if _, ev, err := s.Get(ctx, id); err != nil || ev.ID != id {
+		if _, ev, err := s.Get(ctx, "", id); err != nil || ev.ID != id {
 			t.Fatalf("%s = %+v, %v", id, ev, err)
 		}
 	}

@@ -41,8 +41,15 @@ func (s State) Final() bool {
 	return false
 }
 
+// Local is the register of a connection that never names itself, and of
+// every request stored before registers had names.
+const Local = "local"
+
 // NewRequest is what the agent hands Accept.
 type NewRequest struct {
+	// Register and ID are the idempotency key: ids are scoped per
+	// register. An empty Register is Local.
+	Register   string
 	ID         string
 	Terminal   string
 	Op         string
@@ -54,6 +61,7 @@ type NewRequest struct {
 // Record is a stored request.
 type Record struct {
 	N         int64
+	Register  string
 	ID        string
 	Terminal  string
 	Op        string
@@ -77,6 +85,9 @@ type Record struct {
 type Event struct {
 	Seq int64  `json:"-"`
 	ID  string `json:"id"`
+	// Register is who sent the request; Local in events written before
+	// schema 5.
+	Register string `json:"register,omitempty"`
 	// Terminal is the request's terminal, so readers of the log can
 	// label an event without a lookup; empty in events written before
 	// schema 4.
@@ -174,8 +185,12 @@ func (w *wtx) flushEvents(seq *int64) error {
 			_, err = w.exec(`INSERT INTO events(seq, request_id, request_n, at, body) VALUES (?, ?, ?, ?, ?)`,
 				next, e.ID, e.n, e.At, body)
 		} else {
+			reg := e.Register
+			if reg == "" {
+				reg = Local
+			}
 			_, err = w.exec(`INSERT INTO events(seq, request_id, request_n, at, body)
-				VALUES (?, ?, (SELECT n FROM requests WHERE id = ?), ?, ?)`, next, e.ID, e.ID, e.At, body)
+				VALUES (?, ?, (SELECT n FROM requests WHERE register = ? AND id = ?), ?, ?)`, next, e.ID, reg, e.ID, e.At, body)
 		}
 		if err != nil {
 			return fmt.Errorf("outbox: event: %w", err)
@@ -191,6 +206,9 @@ func (w *wtx) flushEvents(seq *int64) error {
 // latest event and existing=true, doing nothing; with another body it
 // returns ErrIDConflict.
 func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bool, err error) {
+	if r.Register == "" {
+		r.Register = Local
+	}
 	hash := Hash(r.Body)
 	evs, err := s.do(ctx, func(w *wtx) error {
 		existing = false
@@ -205,10 +223,10 @@ func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bo
 				return fmt.Errorf("outbox: accept %s: %w", r.ID, err)
 			}
 			res, err := w.exec(`INSERT INTO requests
-				(id, terminal, op, body, body_hash, reference, original_id, state, deadline, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				(register, id, terminal, op, body, body_hash, reference, original_id, state, deadline, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT DO NOTHING`,
-				r.ID, r.Terminal, r.Op, r.Body, hash, ref, r.OriginalID, Queued, ms(r.Deadline), now, now)
+				r.Register, r.ID, r.Terminal, r.Op, r.Body, hash, ref, r.OriginalID, Queued, ms(r.Deadline), now, now)
 			if err != nil {
 				return fmt.Errorf("outbox: accept %s: %w", r.ID, err)
 			}
@@ -217,14 +235,15 @@ func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bo
 				break
 			}
 			var have string
-			err = w.queryRow(`SELECT body_hash FROM requests WHERE id = ?`, r.ID).Scan(&have)
+			var known int64
+			err = w.queryRow(`SELECT body_hash, n FROM requests WHERE register = ? AND id = ?`, r.Register, r.ID).Scan(&have, &known)
 			switch {
 			case err == nil:
 				if have != hash {
 					return ErrIDConflict
 				}
 				existing = true
-				ev, err = latestEvent(w.tx, r.ID)
+				ev, err = latestEvent(w.tx, known)
 				return err
 			case !errors.Is(err, sql.ErrNoRows):
 				return fmt.Errorf("outbox: accept %s: %w", r.ID, err)
@@ -233,7 +252,7 @@ func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bo
 				return fmt.Errorf("outbox: accept %s: no free reference", r.ID)
 			}
 		}
-		w.event(Event{ID: r.ID, Terminal: r.Terminal, Type: EventAccepted, State: Queued, n: n})
+		w.event(Event{ID: r.ID, Register: r.Register, Terminal: r.Terminal, Type: EventAccepted, State: Queued, n: n})
 		return nil
 	})
 	if err != nil {
@@ -245,16 +264,15 @@ func (s *Store) Accept(ctx context.Context, r NewRequest) (ev Event, existing bo
 	return evs[0], false, nil
 }
 
-const latestEventQuery = `SELECT seq, body FROM events
-	WHERE request_n = (SELECT n FROM requests WHERE id = ?) ORDER BY seq DESC LIMIT 1`
+const latestEventQuery = `SELECT seq, body FROM events WHERE request_n = ? ORDER BY seq DESC LIMIT 1`
 
 func latestEvent(q interface {
 	QueryRow(query string, args ...any) *sql.Row
-}, id string) (Event, error) {
+}, n int64) (Event, error) {
 	var seq int64
 	var body []byte
-	if err := q.QueryRow(latestEventQuery, id).Scan(&seq, &body); err != nil {
-		return Event{}, fmt.Errorf("outbox: latest event of %s: %w", id, err)
+	if err := q.QueryRow(latestEventQuery, n).Scan(&seq, &body); err != nil {
+		return Event{}, fmt.Errorf("outbox: latest event of request %d: %w", n, err)
 	}
 	return decodeEvent(seq, body)
 }
@@ -265,16 +283,19 @@ func decodeEvent(seq int64, body []byte) (Event, error) {
 		return Event{}, fmt.Errorf("outbox: event %d: %w", seq, err)
 	}
 	e.Seq = seq
+	if e.Register == "" {
+		e.Register = Local // written before schema 5
+	}
 	return e, nil
 }
 
-const recordCols = `n, id, terminal, op, body, reference, provider_ref, original_id, state, attempts, maybe_sent,
+const recordCols = `n, register, id, terminal, op, body, reference, provider_ref, original_id, state, attempts, maybe_sent,
 	deadline, next_at, reason, result, created_at, updated_at`
 
 func scanRecord(row interface{ Scan(...any) error }) (*Record, error) {
 	var r Record
 	var deadline, nextAt, created, updated int64
-	if err := row.Scan(&r.N, &r.ID, &r.Terminal, &r.Op, &r.Body, &r.Reference, &r.ProviderRef, &r.OriginalID, &r.State,
+	if err := row.Scan(&r.N, &r.Register, &r.ID, &r.Terminal, &r.Op, &r.Body, &r.Reference, &r.ProviderRef, &r.OriginalID, &r.State,
 		&r.Attempts, &r.MaybeSent, &deadline, &nextAt, &r.Reason, &r.Result, &created, &updated); err != nil {
 		return nil, err
 	}
@@ -283,19 +304,22 @@ func scanRecord(row interface{ Scan(...any) error }) (*Record, error) {
 	return &r, nil
 }
 
-// Get returns the request with id and its latest event.
-func (s *Store) Get(ctx context.Context, id string) (*Record, Event, error) {
-	r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+recordCols+` FROM requests WHERE id = ?`, id))
+// Get returns register's request id and its latest event.
+func (s *Store) Get(ctx context.Context, register, id string) (*Record, Event, error) {
+	if register == "" {
+		register = Local
+	}
+	r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+recordCols+` FROM requests WHERE register = ? AND id = ?`, register, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, Event{}, ErrNotFound
 	}
 	if err != nil {
-		return nil, Event{}, fmt.Errorf("outbox: get %s: %w", id, err)
+		return nil, Event{}, fmt.Errorf("outbox: get %s/%s: %w", register, id, err)
 	}
 	var seq int64
 	var body []byte
-	if err := s.db.QueryRowContext(ctx, latestEventQuery, id).Scan(&seq, &body); err != nil {
-		return nil, Event{}, fmt.Errorf("outbox: get %s: latest event: %w", id, err)
+	if err := s.db.QueryRowContext(ctx, latestEventQuery, r.N).Scan(&seq, &body); err != nil {
+		return nil, Event{}, fmt.Errorf("outbox: get %s/%s: latest event: %w", register, id, err)
 	}
 	ev, err := decodeEvent(seq, body)
 	return r, ev, err
@@ -337,15 +361,15 @@ func (s *Store) NextDeadline(ctx context.Context, terminal string) (time.Time, e
 func (s *Store) Begin(ctx context.Context, r *Record) (Event, error) {
 	evs, err := s.do(ctx, func(w *wtx) error {
 		res, err := w.exec(`UPDATE requests SET state = ?, attempts = attempts + 1, maybe_sent = 1, updated_at = ?
-			WHERE id = ? AND final_at IS NULL AND state IN (?, ?) AND attempts = ?`,
-			Sending, w.now.UnixMilli(), r.ID, Queued, Unknown, r.Attempts)
+			WHERE n = ? AND final_at IS NULL AND state IN (?, ?) AND attempts = ?`,
+			Sending, w.now.UnixMilli(), r.N, Queued, Unknown, r.Attempts)
 		if err != nil {
 			return fmt.Errorf("outbox: begin %s: %w", r.ID, err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return ErrStale
 		}
-		w.event(Event{ID: r.ID, Terminal: r.Terminal, Type: EventState, State: Sending, Attempt: r.Attempts + 1, n: r.N})
+		w.event(Event{ID: r.ID, Register: r.Register, Terminal: r.Terminal, Type: EventState, State: Sending, Attempt: r.Attempts + 1, n: r.N})
 		return nil
 	})
 	if err != nil {
@@ -368,7 +392,7 @@ func (s *Store) Defer(ctx context.Context, r *Record, state State, next time.Tim
 	}
 	evs, err := s.do(ctx, func(w *wtx) error {
 		res, err := w.exec(`UPDATE requests SET state = ?, next_at = ?, reason = ?, maybe_sent = ?, updated_at = ?
-			WHERE id = ? AND final_at IS NULL`, state, ms(next), reason, r.MaybeSent, w.now.UnixMilli(), r.ID)
+			WHERE n = ? AND final_at IS NULL`, state, ms(next), reason, r.MaybeSent, w.now.UnixMilli(), r.N)
 		if err != nil {
 			return fmt.Errorf("outbox: defer %s: %w", r.ID, err)
 		}
@@ -376,7 +400,7 @@ func (s *Store) Defer(ctx context.Context, r *Record, state State, next time.Tim
 			return ErrStale
 		}
 		if state != r.State {
-			w.event(Event{ID: r.ID, Terminal: r.Terminal, Type: EventState, State: state, Attempt: r.Attempts, Reason: reason, NextAt: ms(next), n: r.N})
+			w.event(Event{ID: r.ID, Register: r.Register, Terminal: r.Terminal, Type: EventState, State: state, Attempt: r.Attempts, Reason: reason, NextAt: ms(next), n: r.N})
 		}
 		return nil
 	})
@@ -395,8 +419,8 @@ func (s *Store) Defer(ctx context.Context, r *Record, state State, next time.Tim
 // back, so it does not log an event.
 func (s *Store) SetProviderRef(ctx context.Context, r *Record, ref string) error {
 	_, err := s.do(ctx, func(w *wtx) error {
-		res, err := w.exec(`UPDATE requests SET provider_ref = ?, updated_at = ? WHERE id = ? AND final_at IS NULL`,
-			ref, w.now.UnixMilli(), r.ID)
+		res, err := w.exec(`UPDATE requests SET provider_ref = ?, updated_at = ? WHERE n = ? AND final_at IS NULL`,
+			ref, w.now.UnixMilli(), r.N)
 		if err != nil {
 			return fmt.Errorf("outbox: provider ref %s: %w", r.ID, err)
 		}
@@ -412,20 +436,25 @@ func (s *Store) SetProviderRef(ctx context.Context, r *Record, ref string) error
 	return nil
 }
 
-// Wait logs a "waiting" state event for the pending request id, naming
-// where someone must act. The row is not changed (see Waiting).
-func (s *Store) Wait(ctx context.Context, id, actionURL string) (Event, error) {
+// Wait logs a "waiting" state event for register's pending request id,
+// naming where someone must act. The row is not changed (see Waiting).
+func (s *Store) Wait(ctx context.Context, register, id, actionURL string) (Event, error) {
+	if register == "" {
+		register = Local
+	}
 	evs, err := s.do(ctx, func(w *wtx) error {
 		var attempts int
 		var terminal string
-		err := w.queryRow(`SELECT attempts, terminal FROM requests WHERE id = ? AND final_at IS NULL`, id).Scan(&attempts, &terminal)
+		var n int64
+		err := w.queryRow(`SELECT attempts, terminal, n FROM requests WHERE register = ? AND id = ? AND final_at IS NULL`,
+			register, id).Scan(&attempts, &terminal, &n)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrStale
 		}
 		if err != nil {
 			return fmt.Errorf("outbox: wait %s: %w", id, err)
 		}
-		w.event(Event{ID: id, Terminal: terminal, Type: EventState, State: Waiting, Attempt: attempts, ActionURL: actionURL})
+		w.event(Event{ID: id, Register: register, Terminal: terminal, Type: EventState, State: Waiting, Attempt: attempts, ActionURL: actionURL, n: n})
 		return nil
 	})
 	if err != nil {
@@ -440,7 +469,7 @@ func (s *Store) Finish(ctx context.Context, r *Record, state State, result []byt
 		return Event{}, fmt.Errorf("outbox: finish %s: %q is not final", r.ID, state)
 	}
 	evs, err := s.do(ctx, func(w *wtx) error {
-		return w.finish(r.ID, r.Terminal, r.N, r.Attempts, state, result, "")
+		return w.finish(r.N, r.Register, r.ID, r.Terminal, r.Attempts, state, result, "")
 	})
 	if err != nil {
 		return Event{}, err
@@ -449,18 +478,18 @@ func (s *Store) Finish(ctx context.Context, r *Record, state State, result []byt
 	return evs[0], nil
 }
 
-// finish ends request id; n is its arrival number, 0 if not at hand.
-func (w *wtx) finish(id, terminal string, n int64, attempts int, state State, result []byte, reason string) error {
+// finish ends request n (register's id).
+func (w *wtx) finish(n int64, register, id, terminal string, attempts int, state State, result []byte, reason string) error {
 	now := w.now.UnixMilli()
 	res, err := w.exec(`UPDATE requests SET state = ?, result = ?, reason = ?, updated_at = ?, final_at = ?
-		WHERE id = ? AND final_at IS NULL`, state, result, reason, now, now, id)
+		WHERE n = ? AND final_at IS NULL`, state, result, reason, now, now, n)
 	if err != nil {
 		return fmt.Errorf("outbox: finish %s: %w", id, err)
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
+	if k, _ := res.RowsAffected(); k != 1 {
 		return ErrStale
 	}
-	w.event(Event{ID: id, Terminal: terminal, Type: EventResult, State: state, Attempt: attempts, Reason: reason, Result: result, n: n})
+	w.event(Event{ID: id, Register: register, Terminal: terminal, Type: EventResult, State: state, Attempt: attempts, Reason: reason, Result: result, n: n})
 	return nil
 }
 
@@ -468,19 +497,20 @@ func (w *wtx) finish(id, terminal string, n int64, attempts int, state State, re
 // deadline has passed: the customer has gone, so they are never sent.
 func (s *Store) ExpireDue(ctx context.Context, terminal string, now time.Time) ([]Event, error) {
 	return s.do(ctx, func(w *wtx) error {
-		rows, err := w.tx.Query(`SELECT id, attempts FROM requests WHERE terminal = ? AND final_at IS NULL
+		rows, err := w.tx.Query(`SELECT n, register, id, attempts FROM requests WHERE terminal = ? AND final_at IS NULL
 			AND state = ? AND maybe_sent = 0 AND deadline > 0 AND deadline <= ?`, terminal, Queued, now.UnixMilli())
 		if err != nil {
 			return fmt.Errorf("outbox: expire %s: %w", terminal, err)
 		}
 		type due struct {
-			id       string
-			attempts int
+			n            int64
+			register, id string
+			attempts     int
 		}
 		var list []due
 		for rows.Next() {
 			var d due
-			if err := rows.Scan(&d.id, &d.attempts); err != nil {
+			if err := rows.Scan(&d.n, &d.register, &d.id, &d.attempts); err != nil {
 				rows.Close()
 				return fmt.Errorf("outbox: expire %s: %w", terminal, err)
 			}
@@ -491,7 +521,7 @@ func (s *Store) ExpireDue(ctx context.Context, terminal string, now time.Time) (
 			return fmt.Errorf("outbox: expire %s: %w", terminal, err)
 		}
 		for _, d := range list {
-			if err := w.finish(d.id, terminal, 0, d.attempts, Expired, nil, "deadline_passed"); err != nil {
+			if err := w.finish(d.n, d.register, d.id, terminal, d.attempts, Expired, nil, "deadline_passed"); err != nil {
 				return err
 			}
 		}
@@ -499,16 +529,21 @@ func (s *Store) ExpireDue(ctx context.Context, terminal string, now time.Time) (
 	})
 }
 
-// Cancel cancels a request that has certainly not reached the provider.
-// Anything that may have been sent runs to its real outcome instead:
-// ErrNotCancellable.
-func (s *Store) Cancel(ctx context.Context, id string) (Event, error) {
+// Cancel cancels register's request id if it has certainly not reached
+// the provider. Anything that may have been sent runs to its real
+// outcome instead: ErrNotCancellable.
+func (s *Store) Cancel(ctx context.Context, register, id string) (Event, error) {
+	if register == "" {
+		register = Local
+	}
 	evs, err := s.do(ctx, func(w *wtx) error {
 		var state State
 		var maybeSent bool
 		var attempts int
 		var terminal string
-		err := w.queryRow(`SELECT state, maybe_sent, attempts, terminal FROM requests WHERE id = ?`, id).Scan(&state, &maybeSent, &attempts, &terminal)
+		var n int64
+		err := w.queryRow(`SELECT state, maybe_sent, attempts, terminal, n FROM requests WHERE register = ? AND id = ?`,
+			register, id).Scan(&state, &maybeSent, &attempts, &terminal, &n)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -518,7 +553,7 @@ func (s *Store) Cancel(ctx context.Context, id string) (Event, error) {
 		if state != Queued || maybeSent {
 			return ErrNotCancellable
 		}
-		return w.finish(id, terminal, 0, attempts, Cancelled, nil, "cancelled_by_register")
+		return w.finish(n, register, id, terminal, attempts, Cancelled, nil, "cancelled_by_register")
 	})
 	if err != nil {
 		return Event{}, err
@@ -531,14 +566,14 @@ func (s *Store) Cancel(ctx context.Context, id string) (Event, error) {
 // becomes "unknown" and will be reconciled by query.
 func (s *Store) Recover(ctx context.Context) (int, error) {
 	evs, err := s.do(ctx, func(w *wtx) error {
-		rows, err := w.tx.Query(`SELECT id, terminal, attempts FROM requests WHERE final_at IS NULL AND state = ?`, Sending)
+		rows, err := w.tx.Query(`SELECT n, register, id, terminal, attempts FROM requests WHERE final_at IS NULL AND state = ?`, Sending)
 		if err != nil {
 			return fmt.Errorf("outbox: recover: %w", err)
 		}
 		var left []Event
 		for rows.Next() {
 			e := Event{Type: EventState, State: Unknown, Reason: "agent_restarted"}
-			if err := rows.Scan(&e.ID, &e.Terminal, &e.Attempt); err != nil {
+			if err := rows.Scan(&e.n, &e.Register, &e.ID, &e.Terminal, &e.Attempt); err != nil {
 				rows.Close()
 				return fmt.Errorf("outbox: recover: %w", err)
 			}
@@ -549,8 +584,8 @@ func (s *Store) Recover(ctx context.Context) (int, error) {
 			return fmt.Errorf("outbox: recover: %w", err)
 		}
 		for _, e := range left {
-			if _, err := w.exec(`UPDATE requests SET state = ?, reason = ?, next_at = 0, updated_at = ? WHERE id = ?`,
-				Unknown, "agent_restarted", w.now.UnixMilli(), e.ID); err != nil {
+			if _, err := w.exec(`UPDATE requests SET state = ?, reason = ?, next_at = 0, updated_at = ? WHERE n = ?`,
+				Unknown, "agent_restarted", w.now.UnixMilli(), e.n); err != nil {
 				return fmt.Errorf("outbox: recover %s: %w", e.ID, err)
 			}
 			w.event(e)

@@ -55,6 +55,51 @@ var migrations = []string{
 	UPDATE events SET request_n = COALESCE((SELECT n FROM requests WHERE requests.id = events.request_id), 0);
 	DROP INDEX events_request;
 	CREATE INDEX events_request_n ON events(request_n, seq);`,
+	// 5: ids are scoped per register (issue 16): two registers that both
+	// number receipts from 1 send two requests "R1-1". The idempotency
+	// key becomes (register, id); SQLite cannot drop the old UNIQUE(id),
+	// so the table is rebuilt. Every request stored before belongs to the
+	// register "local", which is what a connection that never names
+	// itself still is. The AUTOINCREMENT high-water mark is carried over
+	// so arrival numbers never go back.
+	`CREATE TABLE requests_v5 (
+		n            INTEGER PRIMARY KEY AUTOINCREMENT,
+		register     TEXT NOT NULL DEFAULT 'local',   -- who sent it: ids are unique per register
+		id           TEXT NOT NULL,                   -- the register's id
+		terminal     TEXT NOT NULL,
+		op           TEXT NOT NULL,
+		body         BLOB NOT NULL,
+		body_hash    TEXT NOT NULL,
+		reference    TEXT NOT NULL UNIQUE,
+		original_id  TEXT NOT NULL DEFAULT '',        -- an id of the same register
+		state        TEXT NOT NULL,
+		attempts     INTEGER NOT NULL DEFAULT 0,
+		maybe_sent   INTEGER NOT NULL DEFAULT 0,
+		deadline     INTEGER NOT NULL DEFAULT 0,
+		next_at      INTEGER NOT NULL DEFAULT 0,
+		reason       TEXT NOT NULL DEFAULT '',
+		result       BLOB,
+		created_at   INTEGER NOT NULL,
+		updated_at   INTEGER NOT NULL,
+		final_at     INTEGER,
+		provider_ref TEXT NOT NULL DEFAULT '',
+		UNIQUE(register, id)
+	);
+	INSERT INTO requests_v5 (n, register, id, terminal, op, body, body_hash, reference, original_id, state,
+		attempts, maybe_sent, deadline, next_at, reason, result, created_at, updated_at, final_at, provider_ref)
+		SELECT n, 'local', id, terminal, op, body, body_hash, reference, original_id, state,
+		attempts, maybe_sent, deadline, next_at, reason, result, created_at, updated_at, final_at, provider_ref
+		FROM requests;
+	INSERT INTO sqlite_sequence(name, seq) SELECT 'requests_v5', 0
+		WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'requests_v5');
+	UPDATE sqlite_sequence SET seq = MAX(seq, COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'requests'), 0))
+		WHERE name = 'requests_v5';
+	DROP TABLE requests;
+	ALTER TABLE requests_v5 RENAME TO requests;
+	CREATE INDEX requests_pending ON requests(terminal, n) WHERE final_at IS NULL;
+	CREATE INDEX requests_final ON requests(final_at) WHERE final_at IS NOT NULL;
+	CREATE INDEX requests_deadlines ON requests(terminal, deadline)
+		WHERE final_at IS NULL AND maybe_sent = 0 AND deadline > 0;`,
 }
 
 // SchemaVersion is the version this build writes.

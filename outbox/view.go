@@ -78,36 +78,41 @@ func (s *Store) Terminals(ctx context.Context, ids []string) (map[string]string,
 	return out, nil
 }
 
-// Nudge makes a pending request that is waiting for its next try (queued
-// after a failure, or unknown and being reconciled) due now. It returns
-// the request so the caller can wake its terminal's worker; the worker
-// then queries or sends exactly as it would have later, so the
-// money-safety rules are untouched. ErrStale: the request is final or a
-// call is in flight.
-func (s *Store) Nudge(ctx context.Context, id string) (*Record, error) {
+// Nudge makes register's pending request id, if it is waiting for its
+// next try (queued after a failure, or unknown and being reconciled), due
+// now. It returns the request so the caller can wake its terminal's
+// worker; the worker then queries or sends exactly as it would have
+// later, so the money-safety rules are untouched. ErrStale: the request
+// is final or a call is in flight.
+func (s *Store) Nudge(ctx context.Context, register, id string) (*Record, error) {
+	if register == "" {
+		register = Local
+	}
 	_, err := s.do(ctx, func(w *wtx) error {
 		var state State
 		var final bool
-		err := w.queryRow(`SELECT state, final_at IS NOT NULL FROM requests WHERE id = ?`, id).Scan(&state, &final)
+		var n int64
+		err := w.queryRow(`SELECT state, final_at IS NOT NULL, n FROM requests WHERE register = ? AND id = ?`,
+			register, id).Scan(&state, &final, &n)
 		if err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return ErrNotFound
 			}
-			return fmt.Errorf("outbox: nudge %s: %w", id, err)
+			return fmt.Errorf("outbox: nudge %s/%s: %w", register, id, err)
 		}
 		if final || (state != Queued && state != Unknown) {
 			return ErrStale
 		}
-		_, err = w.exec(`UPDATE requests SET next_at = 0, updated_at = ? WHERE id = ?`, w.now.UnixMilli(), id)
+		_, err = w.exec(`UPDATE requests SET next_at = 0, updated_at = ? WHERE n = ?`, w.now.UnixMilli(), n)
 		if err != nil {
-			return fmt.Errorf("outbox: nudge %s: %w", id, err)
+			return fmt.Errorf("outbox: nudge %s/%s: %w", register, id, err)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	r, _, err := s.Get(ctx, id)
+	r, _, err := s.Get(ctx, register, id)
 	return r, err
 }
 

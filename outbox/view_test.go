@@ -17,11 +17,11 @@ func TestViews(t *testing.T) {
 		}
 		c.Add(time.Second)
 	}
-	a, _, _ := s.Get(ctx, "A")
+	a, _, _ := s.Get(ctx, "", "A")
 	if _, err := s.Finish(ctx, a, Approved, []byte(`{"status":"approved"}`)); err != nil {
 		t.Fatal(err)
 	}
-	b, _, _ := s.Get(ctx, "B")
+	b, _, _ := s.Get(ctx, "", "B")
 	if _, err := s.Begin(ctx, b); err != nil {
 		t.Fatal(err)
 	}
@@ -60,17 +60,17 @@ func TestViews(t *testing.T) {
 		t.Fatalf("LastResult(kasa-C) = %+v, %v; want none", last, err)
 	}
 
-	r, err := s.Nudge(ctx, "B")
+	r, err := s.Nudge(ctx, "", "B")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !r.NextAt.IsZero() || r.State != Unknown || !r.MaybeSent {
 		t.Fatalf("after Nudge: next %v state %s maybe_sent %v; want due now, still unknown and maybe sent", r.NextAt, r.State, r.MaybeSent)
 	}
-	if _, err := s.Nudge(ctx, "A"); !errors.Is(err, ErrStale) {
+	if _, err := s.Nudge(ctx, "", "A"); !errors.Is(err, ErrStale) {
 		t.Errorf("Nudge of a final request: %v, want ErrStale", err)
 	}
-	if _, err := s.Nudge(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Nudge(ctx, "", "nope"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Nudge of an unknown id: %v, want ErrNotFound", err)
 	}
 	if err := s.Ping(ctx); err != nil {

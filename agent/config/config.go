@@ -74,6 +74,10 @@ type Agent struct {
 	Retention      Duration `toml:"retention"`
 	LogLevel       string   `toml:"log_level"`
 	MaxFrameBytes  int64    `toml:"max_frame_bytes"`
+	// The busy bounds (busy.go).
+	MaxAcceptWait        Duration          `toml:"max_accept_wait"`
+	MaxQueuedPerTerminal int               `toml:"max_queued_per_terminal"`
+	MaxOutageAmount      map[string]string `toml:"max_outage_amount"`
 }
 
 // Iyzico is the [iyzico] table.
@@ -235,7 +239,7 @@ var allowedKeys = map[string]string{
 	"":         "agent, iyzico, paywall, vomsis, terminal, lan, filedrop",
 	"lan":      lanKeys,
 	"filedrop": "enabled, dir, stable_for, rescan, policy, result_formats",
-	"agent":    "id, listen, data_dir, allowed_origins, allowed_hosts, pairing_token, sale_timeout, retention, log_level, max_frame_bytes",
+	"agent":    "id, listen, data_dir, allowed_origins, allowed_hosts, pairing_token, sale_timeout, retention, log_level, max_frame_bytes, max_accept_wait, max_queued_per_terminal, max_outage_amount",
 	"iyzico":   "base_url, client_id, client_secret, username, password, locale, sale_app_name, sale_app_version, tax_group_code, tax_groups, unit_code, timeout",
 	"terminal": "name, provider, device_id, model, mode",
 	"paywall":  paywallKeys,
@@ -342,6 +346,7 @@ func (c *Config) defaults() {
 	}
 	c.lanDefaults()
 	c.paywallDefaults()
+	c.busyDefaults()
 	fd := &c.Filedrop
 	if fd.StableFor.Duration == 0 {
 		fd.StableFor.Duration = 2 * time.Second
@@ -432,6 +437,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validatePaywall(bad)
+	c.validateBusy(bad)
 	if v := c.Vomsis; v != nil {
 		if !strings.HasPrefix(v.BaseURL, "https://") && !strings.HasPrefix(v.BaseURL, "http://") {
 			bad("vomsis.base_url", "%q is not an http(s) URL such as %s", v.BaseURL, DefaultVomsisURL)

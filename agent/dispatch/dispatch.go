@@ -216,7 +216,7 @@ type worker struct {
 	calls context.Context
 	// tries counts failed tries of the current head (sends and queries),
 	// for the backoff; it is reset when the head changes.
-	head  string
+	head  int64 // the head's arrival number: ids repeat across registers
 	tries int
 }
 
@@ -280,8 +280,8 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		}
 		return deadline.Sub(now), nil
 	}
-	if r.ID != w.head {
-		w.head, w.tries = r.ID, 0
+	if r.N != w.head {
+		w.head, w.tries = r.N, 0
 	}
 	notBefore := r.NextAt
 	if g := d.gate(w.term.Provider); g.After(notBefore) {
@@ -426,7 +426,10 @@ func (w *worker) request(ctx context.Context, r *outbox.Record) (*bridge.Request
 		return nil, &bridge.Result{Status: bridge.Failed, Code: "internal_error", Message: "stored request is unreadable: " + perr.Message}, nil
 	}
 	req := &bridge.Request{
-		ID: r.ID, Op: bridge.Op(r.Op), Terminal: w.term, Amount: cmd.Amount, Reference: r.Reference,
+		// The register's id, made unique across registers: adapters key
+		// what they hold in memory by it (Vomsis's card and 3-D Secure
+		// page), and Paywall shows it on the device.
+		ID: protocol.QualifiedID(r.Register, r.ID), Op: bridge.Op(r.Op), Terminal: w.term, Amount: cmd.Amount, Reference: r.Reference,
 		Items: cmd.Items, Customer: cmd.Customer, ProviderRef: r.ProviderRef, Summary: cmd.Summary,
 		// Writes must land even if shutdown began during the call.
 		Remember: func(ctx context.Context, ref string) error {
@@ -436,7 +439,7 @@ func (w *worker) request(ctx context.Context, r *outbox.Record) (*bridge.Request
 	if r.OriginalID == "" {
 		return req, nil, nil
 	}
-	orig, _, err := w.d.store.Get(ctx, r.OriginalID)
+	orig, _, err := w.d.store.Get(ctx, r.Register, r.OriginalID)
 	if errors.Is(err, outbox.ErrNotFound) {
 		return nil, &bridge.Result{Status: bridge.Failed, Code: protocol.CodeUnknownOriginal, Message: "original sale " + r.OriginalID + " is no longer known"}, nil
 	}

@@ -118,13 +118,13 @@ func (g *rig) waitFinal(t *testing.T, id string) outbox.Event {
 	deadline := time.After(10 * time.Second)
 	for {
 		ch := g.store.Changed()
-		if _, ev, err := g.store.Get(context.Background(), id); err == nil && ev.Type == outbox.EventResult {
+		if _, ev, err := g.store.Get(context.Background(), "", id); err == nil && ev.Type == outbox.EventResult {
 			return ev
 		}
 		select {
 		case <-ch:
 		case <-deadline:
-			r, ev, _ := g.store.Get(context.Background(), id)
+			r, ev, _ := g.store.Get(context.Background(), "", id)
 			t.Fatalf("%s not final after 10s: %+v %+v", id, r, ev)
 		}
 	}
@@ -280,7 +280,7 @@ func TestRefundUsesOriginalPayment(t *testing.T) {
 	if got.Original == nil || got.Original.Payment.PaymentID != "P1" || got.Amount.Minor != 400 || got.Original.Amount.Minor != 1000 {
 		t.Fatalf("refund request %+v", got)
 	}
-	orig, _, _ := g.store.Get(context.Background(), "R1")
+	orig, _, _ := g.store.Get(context.Background(), "", "R1")
 	if got.Original.Reference != orig.Reference || got.Reference == orig.Reference {
 		t.Fatalf("references: refund %q original %q (stored %q)", got.Reference, got.Original.Reference, orig.Reference)
 	}
@@ -328,7 +328,7 @@ func TestTerminalsIndependent(t *testing.T) {
 	if ev := g.waitFinal(t, "R2"); ev.State != outbox.Approved {
 		t.Fatalf("R2 %s", ev.State)
 	}
-	if r, _, _ := store.Get(ctx, "R1"); r.State != outbox.Sending {
+	if r, _, _ := store.Get(ctx, "", "R1"); r.State != outbox.Sending {
 		t.Fatalf("R1 %s, want still sending", r.State)
 	}
 }

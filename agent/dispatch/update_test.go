@@ -16,13 +16,13 @@ func (g *rig) waitState(t *testing.T, id string, st outbox.State) {
 	deadline := time.After(10 * time.Second)
 	for {
 		ch := g.store.Changed()
-		if r, _, err := g.store.Get(context.Background(), id); err == nil && r.State == st {
+		if r, _, err := g.store.Get(context.Background(), "", id); err == nil && r.State == st {
 			return
 		}
 		select {
 		case <-ch:
 		case <-deadline:
-			r, _, _ := g.store.Get(context.Background(), id)
+			r, _, _ := g.store.Get(context.Background(), "", id)
 			t.Fatalf("%s not %s after 10s: %+v", id, st, r)
 		}
 	}
@@ -36,7 +36,7 @@ func TestUpdateAddsTerminal(t *testing.T) {
 	g.accept(t, `{"type":"sale","id":"R1","terminal":"k2","amount":"1.00"}`, time.Time{})
 	g.accept(t, `{"type":"sale","id":"R2","terminal":"k1","amount":"1.00"}`, time.Time{})
 	g.waitFinal(t, "R2")
-	if r, _, _ := g.store.Get(context.Background(), "R1"); r.State != outbox.Queued {
+	if r, _, _ := g.store.Get(context.Background(), "", "R1"); r.State != outbox.Queued {
 		t.Fatalf("R1 %s before its terminal exists", r.State)
 	}
 	err := g.disp.Update(provs, []bridge.Terminal{{Name: "k1", Provider: "test"}, {Name: "k2", Provider: "test"}})

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/tezgah/tezgah/outbox"
@@ -11,7 +12,11 @@ import (
 type Event struct {
 	Type string `json:"type"`
 	ID   string `json:"id,omitempty"`
-	Seq  int64  `json:"seq,omitempty"`
+	// Register is who sent the request an event is about (every stored
+	// event: accepted, state, result), and the name a hello answer
+	// confirms.
+	Register string `json:"register,omitempty"`
+	Seq      int64  `json:"seq,omitempty"`
 	// Replay marks a copy of an event already sent once: the answer to a
 	// query or to a repeated command with the same id and body.
 	Replay bool `json:"replay,omitempty"`
@@ -36,6 +41,11 @@ type Event struct {
 	// resume reply
 	Since   *int64 `json:"since,omitempty"`
 	LastSeq *int64 `json:"last_seq,omitempty"`
+	Scope   string `json:"scope,omitempty"`
+
+	// hello reply: the agent's id (AgentID is the "agent" field of a
+	// hello, which status uses for AgentInfo; see MarshalJSON).
+	AgentID string `json:"-"`
 
 	// status reply
 	Agent     *AgentInfo     `json:"agent,omitempty"`
@@ -64,6 +74,34 @@ type TerminalInfo struct {
 	ConnectivityError string `json:"connectivity_error,omitempty"`
 }
 
+// ProtocolVersion is the protocol a hello answer names.
+const ProtocolVersion = 1
+
+// Hello is the answer to a hello.
+func Hello(register, agentID string, lastSeq int64) Event {
+	return Event{Type: TypeHello, Register: register, AgentID: agentID, LastSeq: &lastSeq}
+}
+
+// MarshalJSON writes a hello answer in its own shape ("agent" is the
+// agent's id there, an object in status); every other event as is.
+func (e Event) MarshalJSON() ([]byte, error) {
+	if e.Type == TypeHello {
+		var last int64
+		if e.LastSeq != nil {
+			last = *e.LastSeq
+		}
+		return json.Marshal(struct {
+			Type     string `json:"type"`
+			Register string `json:"register"`
+			Agent    string `json:"agent"`
+			Protocol int    `json:"protocol"`
+			LastSeq  int64  `json:"last_seq"`
+		}{e.Type, e.Register, e.AgentID, ProtocolVersion, last})
+	}
+	type plain Event
+	return json.Marshal(plain(e))
+}
+
 // ErrorEvent is the event for a bad command.
 func ErrorEvent(id string, e *Error) Event {
 	return Event{Type: "error", ID: id, Error: e}
@@ -80,7 +118,7 @@ type stored struct {
 
 // FromOutbox turns a logged outbox event into its wire form.
 func FromOutbox(e outbox.Event) Event {
-	out := Event{Type: e.Type, ID: e.ID, Seq: e.Seq, Attempt: e.Attempt, Reason: e.Reason, ActionURL: e.ActionURL}
+	out := Event{Type: e.Type, ID: e.ID, Register: e.Register, Seq: e.Seq, Attempt: e.Attempt, Reason: e.Reason, ActionURL: e.ActionURL}
 	if e.NextAt != 0 {
 		out.NextAttemptAt = time.UnixMilli(e.NextAt).UTC().Format(time.RFC3339Nano)
 	}
@@ -113,4 +151,24 @@ func FromOutbox(e outbox.Event) Event {
 		}
 	}
 	return out
+}
+
+// QualifiedID names register's request id uniquely across registers, for
+// what is keyed by one string outside the outbox (the card vault, the
+// 3-D Secure pages, the status page's actions): the id itself for
+// "local" (as before registers had names), else "id@register". Neither
+// an id nor a register name can hold '@', so it splits back unambiguously.
+func QualifiedID(register, id string) string {
+	if register == "" || register == outbox.Local {
+		return id
+	}
+	return id + "@" + register
+}
+
+// SplitQualifiedID undoes QualifiedID.
+func SplitQualifiedID(q string) (register, id string) {
+	if i := strings.IndexByte(q, '@'); i >= 0 {
+		return q[i+1:], q[:i]
+	}
+	return outbox.Local, q
 }

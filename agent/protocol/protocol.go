@@ -29,6 +29,9 @@ const (
 	TypeCancel   = "cancel"
 	TypeStatus   = "status"
 	TypePing     = "ping"
+	// TypeHello names the register on a WebSocket connection (issue 16);
+	// ids are scoped per register.
+	TypeHello = "hello"
 	// TypeCall asks a provider something that moves no money (BIN check,
 	// installments, refundable amounts, terminal list); it is answered at
 	// once with a "reply" event and never stored.
@@ -62,6 +65,13 @@ const (
 	// now (network, provider error); nothing changed, ask again later.
 	CodeProviderUnavailable = "provider_unavailable"
 	CodeInternal            = "internal_error"
+	// CodeBusy: the agent cannot accept within its bound now; nothing was
+	// stored. The register sends the same command again after
+	// Error.RetryAfterMS.
+	CodeBusy = "busy"
+	// CodeRegisterMismatch: a hello (or Tezgah-Register header) names
+	// another register than the one the connection is bound to.
+	CodeRegisterMismatch = "register_mismatch"
 )
 
 // Error is the error object of an "error" event.
@@ -69,6 +79,8 @@ type Error struct {
 	Code    string `json:"code"`
 	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
+	// RetryAfterMS comes with CodeBusy: when to send the command again.
+	RetryAfterMS int `json:"retry_after_ms,omitempty"`
 }
 
 func (e *Error) Error() string {
@@ -85,13 +97,19 @@ func Errorf(code, field, format string, args ...any) *Error {
 
 // Command is a decoded, validated command.
 type Command struct {
-	Type       string
+	Type string
+	// Register is who sent the command. It is not part of a command's
+	// JSON: the front door sets it from the connection (hello, the
+	// pairing token) before the command reaches the agent; empty means
+	// the register "local". With ID it is the idempotency key.
+	Register   string
 	ID         string
 	Terminal   string
 	Amount     money.Amount // sale, refund
 	OriginalID string       // refund, void
 	ExpiresIn  int          // sale: seconds until the sale expires if not sent; 0 = agent default
 	Since      int64        // resume
+	Scope      string       // resume: ScopeRegister (default) or ScopeAll
 	// Items and Customer describe a sale for the fiscal receipt.
 	Items    []bridge.Item
 	Customer *bridge.Customer
@@ -123,6 +141,8 @@ type wire struct {
 	Params     json.RawMessage `json:"params"`
 	Card       json.RawMessage `json:"card"`
 	Summary    *bool           `json:"summary"`
+	Register   *string         `json:"register"`
+	Scope      *string         `json:"scope"`
 }
 
 // allowed lists the fields each command accepts besides "type".
@@ -132,7 +152,8 @@ var allowed = map[string][]string{
 	TypeVoid:     {"id", "terminal", "original_id"},
 	TypeEndOfDay: {"id", "terminal", "summary"},
 	TypeQuery:    {"id"},
-	TypeResume:   {"since"},
+	TypeResume:   {"since", "scope"},
+	TypeHello:    {"register"},
 	TypeCancel:   {"id"},
 	TypeStatus:   {},
 	TypePing:     {},
@@ -144,12 +165,26 @@ var allowed = map[string][]string{
 }
 
 // Types lists the command types in a stable order, for messages.
-var Types = []string{TypeSale, TypeRefund, TypeVoid, TypeEndOfDay, TypeQuery, TypeResume, TypeCancel, TypeStatus, TypePing, TypeCall,
+var Types = []string{TypeHello, TypeSale, TypeRefund, TypeVoid, TypeEndOfDay, TypeQuery, TypeResume, TypeCancel, TypeStatus, TypePing, TypeCall,
 	TypePartialStart, TypePartialAdd, TypePartialComplete}
 
 // idPattern is deliberately plain ASCII: ids end up in provider
 // references, file names and logs, and old registers' encodings vary.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$`)
+
+// registerPattern is a hello's register name. It leaves out ':', '/' and
+// '@' on purpose: names the agent gives itself (the file drop's
+// "@filedrop") can never be claimed by a register.
+var registerPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// ValidRegister reports whether name may be sent in a hello.
+func ValidRegister(name string) bool { return registerPattern.MatchString(name) }
+
+// Resume scopes.
+const (
+	ScopeRegister = "register" // the default: this register's requests only
+	ScopeAll      = "all"      // every register's: for monitors
+)
 
 var opPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 
@@ -288,6 +323,22 @@ func Decode(data []byte) (Command, *Error) {
 			return Command{}, Errorf(CodeInvalidField, "since", "since must be 0 or more")
 		}
 		c.Since = *w.Since
+		c.Scope = ScopeRegister
+		if w.Scope != nil {
+			if *w.Scope != ScopeRegister && *w.Scope != ScopeAll {
+				return Command{}, Errorf(CodeInvalidField, "scope", `scope must be "register" (the default: this register's requests) or "all"`)
+			}
+			c.Scope = *w.Scope
+		}
+	}
+	if typ == TypeHello {
+		if w.Register == nil || *w.Register == "" {
+			return Command{}, Errorf(CodeMissingField, "register", "register is required: this register's name, e.g. \"kasa-pc-1\"")
+		}
+		if !ValidRegister(*w.Register) {
+			return Command{}, Errorf(CodeInvalidField, "register", "register must be 1-64 characters of A-Z a-z 0-9 . _ -")
+		}
+		c.Register = *w.Register
 	}
 	return c, nil
 }

@@ -23,7 +23,9 @@ func TestDecodeValid(t *testing.T) {
 		{"eod", `{"type":"end_of_day","id":"EOD-2026-11-23-kasa-1","terminal":"kasa-1"}`,
 			Command{Type: "end_of_day", ID: "EOD-2026-11-23-kasa-1", Terminal: "kasa-1"}},
 		{"query", `{"type":"query","id":"R1"}`, Command{Type: "query", ID: "R1"}},
-		{"resume", `{"type":"resume","since":41}`, Command{Type: "resume", Since: 41}},
+		{"resume", `{"type":"resume","since":41}`, Command{Type: "resume", Since: 41, Scope: ScopeRegister}},
+		{"resume all", `{"type":"resume","since":41,"scope":"all"}`, Command{Type: "resume", Since: 41, Scope: ScopeAll}},
+		{"hello", `{"type":"hello","register":"kasa-pc_1.A"}`, Command{Type: "hello", Register: "kasa-pc_1.A"}},
 		{"cancel", `{"type":"cancel","id":"R1"}`, Command{Type: "cancel", ID: "R1"}},
 		{"status", `{"type":"status"}`, Command{Type: "status"}},
 		{"ping with BOM", "\xef\xbb\xbf{\"type\":\"ping\"}", Command{Type: "ping"}},
@@ -78,6 +80,12 @@ func TestDecodeErrors(t *testing.T) {
 		{"expires_in float", `{"type":"sale","id":"R1","terminal":"k","amount":"1.00","expires_in":1.5}`, CodeInvalidField, "expires_in"},
 		{"resume without since", `{"type":"resume"}`, CodeMissingField, "since"},
 		{"resume negative", `{"type":"resume","since":-1}`, CodeInvalidField, "since"},
+		{"resume bad scope", `{"type":"resume","since":1,"scope":"mine"}`, CodeInvalidField, "scope"},
+		{"hello without register", `{"type":"hello"}`, CodeMissingField, "register"},
+		{"hello with @", `{"type":"hello","register":"@filedrop"}`, CodeInvalidField, "register"},
+		{"hello with colon", `{"type":"hello","register":"a:b"}`, CodeInvalidField, "register"},
+		{"hello too long", `{"type":"hello","register":"` + strings.Repeat("k", 65) + `"}`, CodeInvalidField, "register"},
+		{"hello with id", `{"type":"hello","register":"k","id":"x"}`, CodeUnknownField, "id"},
 		{"id number", `{"type":"query","id":7}`, CodeInvalidField, "id"},
 	}
 	for _, tc := range tests {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tezgah/tezgah/agent/logging"
 	"github.com/tezgah/tezgah/agent/protocol"
+	"github.com/tezgah/tezgah/agent/wsapi"
 	"github.com/tezgah/tezgah/outbox"
 )
 
@@ -28,6 +29,9 @@ type Snapshot struct {
 	Unknown []RequestView `json:"unknown"`
 	Queued  []RequestView `json:"queued"`
 	Recent  []RequestView `json:"recent"`
+	// Registers are the cash registers connected now and the attempts
+	// refused in the last hour.
+	Registers wsapi.RegistersView `json:"registers"`
 }
 
 // TerminalView is one terminal's line on the page.
@@ -53,7 +57,10 @@ type OutboxView struct {
 
 // RequestView is one request on the page.
 type RequestView struct {
+	// ID is the register's id, with "@register" after it for registers
+	// other than local (protocol.QualifiedID): what the actions take.
 	ID       string `json:"id"`
+	Register string `json:"register,omitempty"`
 	Terminal string `json:"terminal"`
 	Op       string `json:"op"`
 	Amount   string `json:"amount,omitempty"`
@@ -95,6 +102,12 @@ func (s *Server) Snapshot(ctx context.Context) (*Snapshot, error) {
 		At: stamp(now), Version: s.opts.Version, AgentID: s.opts.AgentID,
 		Started: stamp(s.opts.Started), UptimeS: int64(now.Sub(s.opts.Started).Seconds()),
 		Unknown: []RequestView{}, Queued: []RequestView{}, Recent: []RequestView{},
+		Registers: wsapi.RegistersView{Connected: []wsapi.RegisterConn{}, Refused: []wsapi.Refusal{}},
+	}
+	if s.opts.Registers != nil {
+		if v := s.opts.Registers(); v.Connected != nil && v.Refused != nil {
+			snap.Registers = v
+		}
 	}
 	if s.opts.Started.IsZero() {
 		snap.UptimeS = 0
@@ -186,7 +199,7 @@ func terminalState(head *outbox.Record, paused bool, now time.Time) string {
 // view describes r without its body: only the amount is read from it.
 func view(r *outbox.Record) RequestView {
 	v := RequestView{
-		ID: r.ID, Terminal: r.Terminal, Op: r.Op, State: string(r.State), Attempts: r.Attempts,
+		ID: protocol.QualifiedID(r.Register, r.ID), Register: r.Register, Terminal: r.Terminal, Op: r.Op, State: string(r.State), Attempts: r.Attempts,
 		Reason: r.Reason, NextAt: stamp(r.NextAt), Created: stamp(r.CreatedAt), Updated: stamp(r.UpdatedAt),
 		Cancellable: r.State == outbox.Queued && !r.MaybeSent,
 	}

@@ -41,6 +41,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tezgah/tezgah/agent/hostcheck"
+	"github.com/tezgah/tezgah/agent/wsapi"
 	"github.com/tezgah/tezgah/bridge"
 	"github.com/tezgah/tezgah/outbox"
 )
@@ -64,9 +65,10 @@ type Store interface {
 
 // Agent is what the support actions and /readyz need from the agent.
 type Agent interface {
-	// Cancel cancels a request that certainly never reached the provider
-	// (outbox.ErrNotCancellable otherwise) and wakes its worker.
-	Cancel(ctx context.Context, id string) (outbox.Event, error)
+	// CancelRequest cancels a request that certainly never reached the
+	// provider (outbox.ErrNotCancellable otherwise) and wakes its worker.
+	// id, here and in Reconcile, is the page's: protocol.QualifiedID.
+	CancelRequest(ctx context.Context, id string) (outbox.Event, error)
 	// Reconcile makes a waiting request's next try due now and wakes its
 	// worker (outbox.ErrStale if it is final or a call is in flight).
 	Reconcile(ctx context.Context, id string) error
@@ -96,6 +98,9 @@ type Options struct {
 	// Refresh is how often the page is refreshed with nothing new (ages
 	// and uptime move on). Default 5s.
 	Refresh time.Duration
+	// Registers reports the cash registers connected and refused (the
+	// front door's); nil: none shown.
+	Registers func() wsapi.RegistersView
 }
 
 // Server serves the status page, its feed, the actions, health and
@@ -509,7 +514,7 @@ func (s *Server) reconcile(ctx context.Context, id string) (int, actionResult) {
 }
 
 func (s *Server) cancel(ctx context.Context, id string) (int, actionResult) {
-	_, err := s.agent.Cancel(ctx, id)
+	_, err := s.agent.CancelRequest(ctx, id)
 	switch {
 	case err == nil:
 		return http.StatusOK, actionResult{OK: true}

@@ -40,15 +40,16 @@ func (s *Server) route(cursor int64) {
 			s.rmu.Lock()
 			defer s.rmu.Unlock()
 			for _, e := range evs {
-				for _, c := range s.watchers[e.ID] {
+				k := reqKey(e.Register, e.ID)
+				for _, c := range s.watchers[k] {
 					c.deliver(e)
 				}
 				if e.Type == outbox.EventResult {
 					// A result is the last event of a request.
-					for _, c := range s.watchers[e.ID] {
-						delete(c.interest, e.ID)
+					for _, c := range s.watchers[k] {
+						delete(c.interest, k)
 					}
-					delete(s.watchers, e.ID)
+					delete(s.watchers, k)
 				}
 			}
 			return true
@@ -83,22 +84,36 @@ func readPages(b Backend, log *slog.Logger, cursor int64, fn func([]outbox.Event
 	return cursor, true
 }
 
-// watch routes the events of request id to c from now on.
-func (c *conn) watch(id string) {
+// reqKey names a request across registers: ids are scoped per register.
+func reqKey(register, id string) string {
+	if register == "" {
+		register = outbox.Local
+	}
+	return register + "\x00" + id
+}
+
+// follow routes the events of request key to c from now on. It reports
+// whether c did not follow it already: only what follow added may be
+// undone (unfollow), so that no command ever stops a connection from
+// receiving a request it already followed.
+func (c *conn) follow(key string) bool {
 	s := c.s
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
-	if !c.interest[id] {
-		c.interest[id] = true
-		s.watchers[id] = append(s.watchers[id], c)
+	if c.interest[key] {
+		return false
 	}
+	c.interest[key] = true
+	s.watchers[key] = append(s.watchers[key], c)
+	return true
 }
 
-// unwatch stops routing the events of request id to c.
-func (c *conn) unwatch(id string) {
+// unfollow stops routing the events of request key to c; only for a
+// follow that reported true.
+func (c *conn) unfollow(key string) {
 	c.s.rmu.Lock()
 	defer c.s.rmu.Unlock()
-	c.forget(id)
+	c.forget(key)
 }
 
 // unwatchAll stops routing anything to c; the connection is closing.

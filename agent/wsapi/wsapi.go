@@ -3,9 +3,18 @@
 // hand to the Backend) and one writer goroutine that owns the socket's
 // write side and streams committed outbox events to the register.
 //
-// A connection sees the events of the requests it sent on it; after
-// "resume" it sees every event after the given seq and everything new,
-// which is how a register that reconnects misses nothing.
+// A connection belongs to one register: the one its hello names, its
+// pairing token's, or "local" (ids are scoped per register). It sees the
+// events of the requests it sent, queried, cancelled or sent again on it
+// (following a request never stops before its result); after "resume" it
+// sees every event of its register (or, with scope "all", of every
+// register) after the given seq and everything new, which is how a
+// register that reconnects misses nothing.
+//
+// The same commands come over plain HTTP for registers that cannot speak
+// WebSocket (http.go): POST /v1/commands answers with the first event,
+// GET /v1/requests/{id}?wait=S with the latest, long-polling for the
+// result. Both doors share the checks, limits and command handling.
 //
 // Before upgrading, the server checks the Host header (DNS rebinding), the
 // Origin header (cross-site WebSocket hijacking: browser pages from other
@@ -26,6 +35,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -40,9 +50,11 @@ type Backend interface {
 	// Submit validates and durably stores a request command. existing is
 	// true when the id was known with the same body; ev is then its
 	// latest event. Validation failures are *protocol.Error.
+	// c.Register names the register; ids are scoped per register, and
+	// so are Lookup's and Cancel's. Refusing with busy is Submit's.
 	Submit(ctx context.Context, c protocol.Command) (ev outbox.Event, existing bool, err error)
-	Lookup(ctx context.Context, id string) (outbox.Event, error)
-	Cancel(ctx context.Context, id string) (outbox.Event, error)
+	Lookup(ctx context.Context, register, id string) (outbox.Event, error)
+	Cancel(ctx context.Context, register, id string) (outbox.Event, error)
 	Status(ctx context.Context) (protocol.Event, error)
 	Events(ctx context.Context, since int64, limit int) ([]outbox.Event, error)
 	Changed() <-chan struct{}
@@ -58,6 +70,8 @@ const maxCalls = 4
 
 // Options configure a Server.
 type Options struct {
+	// AgentID is the agent's name in hello answers (agent.id).
+	AgentID        string
 	AllowedOrigins []string // exact Origin values browsers may connect from
 	AllowedHosts   []string // Host names accepted besides IP literals and localhost
 	PairingToken   string   // legacy single token (agent.pairing_token); empty: none
@@ -88,8 +102,7 @@ type Options struct {
 }
 
 // Observer watches connections. Connection is called with "opened",
-// "closed", "refused_host", "refused_token" or "refused_origin"; it must
-// not block.
+// "closed", or "refused_" and the refusal's code; it must not block.
 type Observer interface {
 	Connection(event string)
 }
@@ -109,13 +122,21 @@ type Server struct {
 
 	hosts hostcheck.Guard
 
-	mu        sync.Mutex // guards conns, closed, clients, penalties
+	mu        sync.Mutex // guards conns, closed, clients, penalties, buckets, refusals, seen, every conn's shown
 	conns     map[*conn]struct{}
 	closed    bool
 	clients   map[string]*client // by remote IP, while it has connections
 	penalties map[string]*penalty
-	routing   bool // the router runs (route.go)
-	wg        sync.WaitGroup
+	// buckets are the command rate limits by remote IP, shared by its
+	// WebSocket connections and its HTTP requests; they outlive the
+	// connections, or an HTTP client would start full on every request.
+	buckets  map[string]*bucket
+	refusals []Refusal            // the last hour's refused attempts, oldest first (registers.go)
+	seen     map[string]*httpSeen // HTTP registers seen lately, by reqKey(register, remote) (registers.go)
+	quit     chan struct{}        // closed by Drain: long polls answer now
+	quitOnce sync.Once
+	routing  bool // the router runs (route.go)
+	wg       sync.WaitGroup
 
 	rmu         sync.Mutex         // guards watchers and every conn's interest
 	watchers    map[string][]*conn // request id → connections it is routed to
@@ -124,10 +145,14 @@ type Server struct {
 
 // client is one remote address with open connections.
 type client struct {
-	conns int // guarded by Server.mu
+	conns  int // guarded by Server.mu
+	bucket *bucket
+}
 
+// bucket is one remote address's command rate limit (token bucket).
+type bucket struct {
 	mu     sync.Mutex // guards tokens, last
-	tokens float64    // token bucket shared by the client's connections
+	tokens float64
 	last   time.Time
 }
 
@@ -156,6 +181,7 @@ func New(b Backend, opts Options) *Server {
 	}
 	s := &Server{b: b, opts: opts, log: opts.Log, conns: map[*conn]struct{}{},
 		clients: map[string]*client{}, penalties: map[string]*penalty{},
+		buckets: map[string]*bucket{}, seen: map[string]*httpSeen{}, quit: make(chan struct{}),
 		watchers: map[string][]*conn{}, stopRouting: make(chan struct{})}
 	s.hosts = hostcheck.New(opts.AllowedHosts)
 	s.up = websocket.Upgrader{
@@ -183,7 +209,7 @@ func (s *Server) originAllowed(r *http.Request) bool {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	register, no := s.admit(r)
 	if no != nil {
-		s.observe("refused_" + no.code)
+		s.refused(r, "", no.code)
 		s.log.Warn("refused WebSocket", "code", no.code, "remote", r.RemoteAddr, "host", r.Host, "origin", r.Header.Get("Origin"))
 		no.write(w)
 		return
@@ -196,7 +222,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	cl := s.clients[ip]
 	if cl == nil {
-		cl = &client{tokens: float64(s.opts.Burst), last: time.Now()}
+		cl = &client{bucket: s.bucketOf(ip)}
 		s.clients[ip] = cl
 	}
 	cl.conns++
@@ -209,7 +235,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// free.
 		s.release(ip, cl)
 		if full && err == nil {
-			s.observe("refused_" + CodeTooManyConnections)
+			s.refused(r, register, CodeTooManyConnections)
 			s.log.Warn("refused WebSocket", "code", CodeTooManyConnections, "remote", r.RemoteAddr)
 			closeWith(ws, websocket.ClosePolicyViolation, closeReason(CodeTooManyConnections,
 				"over %d connections from %s; close unused ones", s.opts.MaxConnsPerClient, ip))
@@ -224,8 +250,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		interest: map[string]bool{},
 		calls:    make(chan struct{}, maxCalls),
 		log:      s.log.With("remote", r.RemoteAddr),
+		since:    s.opts.Now(),
+		register: outbox.Local,
+		shown:    outbox.Local,
 	}
 	if register != "" {
+		// A paired register is its pairing's, hello or not.
+		c.register, c.bound, c.shown = register, true, register
 		c.log = c.log.With("register", register)
 	}
 	s.mu.Lock()
@@ -268,6 +299,7 @@ func (s *Server) release(ip string, cl *client) {
 // goroutines. Registers reconnect and resume; nothing is lost since
 // everything they were sent is in the outbox.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.Drain()
 	s.mu.Lock()
 	if !s.closed {
 		close(s.stopRouting)
@@ -298,6 +330,8 @@ func (s *Server) Conns() int {
 type item struct {
 	ev     protocol.Event
 	resume *int64
+	scope  string        // the resume's
+	reg    string        // the connection's register, for scope "register"
 	ack    chan struct{} // closed once the writer has taken the resume
 }
 
@@ -311,7 +345,16 @@ type conn struct {
 	once sync.Once
 	log  *slog.Logger
 
-	interest map[string]bool // ids routed here; guarded by s.rmu
+	interest map[string]bool // request keys (reqKey) routed here; guarded by s.rmu
+
+	// register is who the connection speaks for; bound once a hello, the
+	// pairing token or a first command has fixed it. Reader goroutine
+	// only (the writer learns it with a resume).
+	register string
+	bound    bool
+	since    time.Time
+	shown    string                      // register, for the status page; guarded by s.mu
+	last     atomic.Pointer[CommandSeen] // for the status page (registers.go)
 
 	qmu   sync.Mutex     // guards queue
 	queue []outbox.Event // routed here, not yet written
@@ -331,18 +374,45 @@ func (c *conn) send(ev protocol.Event) {
 	}
 }
 
-func (c *conn) allow() bool {
-	cl := c.cl
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
+func (c *conn) allow() bool { return c.s.allow(c.cl.bucket) }
+
+// allow takes one command from b, false when it is empty.
+func (s *Server) allow(b *bucket) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	now := time.Now()
-	cl.tokens = min(float64(c.s.opts.Burst), cl.tokens+now.Sub(cl.last).Seconds()*c.s.opts.Rate)
-	cl.last = now
-	if cl.tokens < 1 {
+	b.tokens = min(float64(s.opts.Burst), b.tokens+now.Sub(b.last).Seconds()*s.opts.Rate)
+	b.last = now
+	if b.tokens < 1 {
 		return false
 	}
-	cl.tokens--
+	b.tokens--
 	return true
+}
+
+// maxBuckets bounds the rate-limit memory; past it, buckets that have
+// refilled (their address sent nothing for a while) are forgotten.
+const maxBuckets = 4096
+
+// bucketOf returns ip's rate-limit bucket. s.mu held.
+func (s *Server) bucketOf(ip string) *bucket {
+	if b := s.buckets[ip]; b != nil {
+		return b
+	}
+	if len(s.buckets) >= maxBuckets {
+		now := time.Now()
+		for k, b := range s.buckets {
+			b.mu.Lock()
+			full := b.tokens+now.Sub(b.last).Seconds()*s.opts.Rate >= float64(s.opts.Burst)
+			b.mu.Unlock()
+			if full {
+				delete(s.buckets, k)
+			}
+		}
+	}
+	b := &bucket{tokens: float64(s.opts.Burst), last: time.Now()}
+	s.buckets[ip] = b
+	return b
 }
 
 func (c *conn) reader() {
@@ -447,24 +517,27 @@ func (c *conn) handle(ctx context.Context, data []byte) {
 		c.send(protocol.ErrorEvent(peekID(data), perr))
 		return
 	}
-	b := c.s.b
 	switch cmd.Type {
-	case protocol.TypePing:
-		c.send(protocol.Event{Type: "pong"})
-	case protocol.TypeStatus:
-		ev, err := b.Status(ctx)
-		if err != nil {
-			c.send(protocol.ErrorEvent("", c.internal(err)))
-			return
-		}
-		c.send(ev)
+	case protocol.TypeHello:
+		c.hello(cmd.Register)
+		return
+	case protocol.TypePing, protocol.TypeStatus:
+	default:
+		// The first command of a connection that never named itself
+		// makes it "local"'s for good: a later hello must not move its
+		// requests to another register.
+		c.bound = true
+	}
+	cmd.Register = c.register
+	c.s.noteCommand(c, cmd)
+	switch cmd.Type {
 	case protocol.TypeResume:
 		// The reader waits until the writer has moved its cursor: events
 		// of commands read after the resume must come after the replay,
 		// or the stream would go back in seq.
 		since, ack := cmd.Since, make(chan struct{})
 		select {
-		case c.out <- item{resume: &since, ack: ack}:
+		case c.out <- item{resume: &since, scope: cmd.Scope, reg: c.register, ack: ack}:
 		case <-c.done:
 			return
 		}
@@ -472,50 +545,33 @@ func (c *conn) handle(ctx context.Context, data []byte) {
 		case <-ack:
 		case <-c.done:
 		}
-	case protocol.TypeQuery:
-		ev, err := b.Lookup(ctx, cmd.ID)
-		if err != nil {
-			c.send(protocol.ErrorEvent(cmd.ID, c.lookupError(cmd.ID, err)))
-			return
-		}
-		c.replay(ev)
 	case protocol.TypeCall:
 		c.call(ctx, cmd)
-	case protocol.TypeCancel:
-		c.watch(cmd.ID)
-		if _, err := b.Cancel(ctx, cmd.ID); err != nil {
-			c.unwatch(cmd.ID)
-			if errors.Is(err, outbox.ErrNotCancellable) {
-				cur, _ := b.Lookup(ctx, cmd.ID)
-				c.send(protocol.ErrorEvent(cmd.ID, protocol.Errorf(protocol.CodeNotCancellable, "id",
-					"%s may already have reached the provider (state %s); it will finish with its real result", cmd.ID, cur.State)))
-				return
-			}
-			c.send(protocol.ErrorEvent(cmd.ID, c.lookupError(cmd.ID, err)))
-		}
-		// The "cancelled" result reaches this connection through the stream.
 	default:
-		c.watch(cmd.ID)
-		ev, existing, err := b.Submit(ctx, cmd)
-		if err != nil {
-			c.unwatch(cmd.ID)
-			var pe *protocol.Error
-			if errors.As(err, &pe) {
-				c.send(protocol.ErrorEvent(cmd.ID, pe))
-				return
-			}
-			c.send(protocol.ErrorEvent(cmd.ID, c.internal(err, "id", cmd.ID, "terminal", cmd.Terminal)))
-			return
+		a := c.s.command(ctx, c, cmd)
+		if !a.streamed {
+			c.send(a.ev)
 		}
-		if existing {
-			if ev.Type == outbox.EventResult {
-				c.unwatch(cmd.ID)
-			}
-			c.replay(ev)
-		}
-		// A new request's "accepted" reaches this connection through the
-		// stream, which carries only committed events.
+		// Otherwise the event is a committed one (a new "accepted", a
+		// cancel's result) and reaches this connection through the
+		// stream, in seq order.
 	}
+}
+
+// hello binds the connection to register, or refuses a second name.
+func (c *conn) hello(register string) {
+	if c.bound && register != c.register {
+		c.s.refusedCommand(c, register, protocol.CodeRegisterMismatch)
+		c.send(protocol.ErrorEvent("", protocol.Errorf(protocol.CodeRegisterMismatch, "register",
+			"this connection is register %q (by its pairing token, hello or first command); open a new connection for %q", c.register, register)))
+		return
+	}
+	if !c.bound {
+		c.register, c.bound = register, true
+		c.log = c.log.With("register", register)
+		c.s.noteHello(c)
+	}
+	c.send(protocol.Hello(c.register, c.s.opts.AgentID, c.s.b.LastSeq()))
 }
 
 // call runs a provider call off the reader goroutine, so a slow provider
@@ -533,40 +589,17 @@ func (c *conn) call(ctx context.Context, cmd protocol.Command) {
 	go func() {
 		defer c.s.wg.Done()
 		defer func() { <-c.calls }()
-		ev, err := c.s.b.Call(ctx, cmd)
+		ev, err := c.s.b.Call(ctx, cmd) // cmd.Register was set by handle
 		if err != nil {
 			var pe *protocol.Error
 			if !errors.As(err, &pe) {
-				pe = c.internal(err)
+				pe = c.s.internal(err)
 			}
 			c.send(protocol.ErrorEvent(cmd.ID, pe))
 			return
 		}
 		c.send(ev)
 	}()
-}
-
-func (c *conn) replay(ev outbox.Event) {
-	w := protocol.FromOutbox(ev)
-	w.Replay = true
-	c.send(w)
-}
-
-func (c *conn) lookupError(id string, err error) *protocol.Error {
-	if errors.Is(err, outbox.ErrNotFound) {
-		return protocol.Errorf(protocol.CodeNotFound, "id", "no request with id %q (unknown, or older than the retention period)", id)
-	}
-	return c.internal(err)
-}
-
-// internal answers a failure of the agent itself; attrs name the request
-// for the log, when there is one.
-func (c *conn) internal(err error, attrs ...any) *protocol.Error {
-	if errors.Is(err, outbox.ErrClosed) {
-		return protocol.Errorf(protocol.CodeShuttingDown, "", "the agent is shutting down; nothing was stored, send it again after reconnecting")
-	}
-	c.log.Error("command failed", append(attrs, "err", err)...)
-	return protocol.Errorf(protocol.CodeUnavailable, "", "the agent could not store the command; nothing was stored, send it again")
 }
 
 const writeWait = 10 * time.Second
@@ -603,13 +636,17 @@ func (c *conn) writer(cursor int64) {
 	}
 	var changed <-chan struct{} // nil until resumed: only routed events wake the writer
 	all := false
+	only := "" // after a resume of scope "register": that register's events
 	for {
 		if all {
 			changed = b.Changed()
-			c.take() // the log has them too
+			c.take() // the log has them too: every request this connection follows is in its scope
 			var ok bool
 			cursor, ok = readPages(b, c.log, cursor, func(evs []outbox.Event) bool {
 				for _, e := range evs {
+					if only != "" && e.Register != only {
+						continue
+					}
 					if !write(protocol.FromOutbox(e)) {
 						return false
 					}
@@ -640,10 +677,14 @@ func (c *conn) writer(cursor int64) {
 		case it := <-c.out:
 			if it.resume != nil {
 				all = true
+				only = ""
+				if it.scope != protocol.ScopeAll {
+					only = it.reg
+				}
 				cursor = min(*it.resume, b.LastSeq())
 				last := b.LastSeq()
 				close(it.ack)
-				if !write(protocol.Event{Type: "resumed", Since: it.resume, LastSeq: &last}) {
+				if !write(protocol.Event{Type: "resumed", Since: it.resume, LastSeq: &last, Scope: it.scope}) {
 					return
 				}
 				continue

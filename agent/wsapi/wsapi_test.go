@@ -23,14 +23,14 @@ import (
 type storeBackend struct{ *outbox.Store }
 
 func (b storeBackend) Submit(ctx context.Context, c protocol.Command) (outbox.Event, bool, error) {
-	ev, existing, err := b.Accept(ctx, outbox.NewRequest{ID: c.ID, Terminal: c.Terminal, Op: c.Type, Body: c.Canonical()})
+	ev, existing, err := b.Accept(ctx, outbox.NewRequest{Register: c.Register, ID: c.ID, Terminal: c.Terminal, Op: c.Type, Body: c.Canonical()})
 	if errors.Is(err, outbox.ErrIDConflict) {
 		err = protocol.Errorf(protocol.CodeIDConflict, "id", "conflict")
 	}
 	return ev, existing, err
 }
-func (b storeBackend) Lookup(ctx context.Context, id string) (outbox.Event, error) {
-	_, ev, err := b.Get(ctx, id)
+func (b storeBackend) Lookup(ctx context.Context, register, id string) (outbox.Event, error) {
+	_, ev, err := b.Get(ctx, register, id)
 	return ev, err
 }
 func (b storeBackend) Status(ctx context.Context) (protocol.Event, error) {

@@ -203,7 +203,7 @@ func TestBackupWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer restored.Close()
-	if r, _, err := restored.Get(context.Background(), "B1"); err != nil || r.State != outbox.Queued {
+	if r, _, err := restored.Get(context.Background(), "", "B1"); err != nil || r.State != outbox.Queued {
 		t.Fatalf("backup lacks B1: %+v %v", r, err)
 	}
 	if fi, _ := os.Stat(dest); fi.Mode().Perm() != 0o600 {

@@ -23,6 +23,8 @@ const T = {
       paused: "paused", ok: "ok", failing: "failing", unknown: "unknown", approved: "approved",
       declined: "declined", failed: "failed", expired: "expired", cancelled: "cancelled" },
     ops: { sale: "sale", refund: "refund", void: "void", end_of_day: "end of day" },
+    cash_registers: "Cash registers connected", register: "Register", address: "Address", via: "Via",
+    since: "Since", last_command: "Last command", refused_title: "Refused in the last hour",
   },
   tr: {
     connecting: "bağlanıyor…", live: "canlı", offline: "bağlantı yok — yeniden deneniyor",
@@ -43,6 +45,8 @@ const T = {
       paused: "duraklatıldı", ok: "iyi", failing: "hata veriyor", unknown: "belirsiz", approved: "onaylandı",
       declined: "reddedildi", failed: "başarısız", expired: "süresi doldu", cancelled: "iptal edildi" },
     ops: { sale: "satış", refund: "iade", void: "iptal", end_of_day: "gün sonu" },
+    cash_registers: "Bağlı kasalar", register: "Kasa", address: "Adres", via: "Bağlantı",
+    since: "Bağlandığı an", last_command: "Son komut", refused_title: "Son bir saatte reddedilenler",
   },
 };
 
@@ -172,6 +176,14 @@ function render() {
       p.failures ? t("failures", { n: p.failures }) : "",
       p.next_retry ? t("next_retry", { t: clock(p.next_retry) }) : "",
     ].filter(Boolean).join(" · ")))), 5);
+
+  const regs = s.registers || { connected: [], refused: [] };
+  fill("registers", regs.connected.map((r) => el("tr", { "data-register": r.register },
+    el("td", {}, r.register), el("td", {}, r.remote), el("td", {}, r.transport), el("td", {}, when(r.since)),
+    el("td", {}, r.last_command ? `${r.last_command.type} ${r.last_command.id || ""} · ${clock(r.last_command.at)}`.replace("  ", " ")
+      : el("span", { class: "muted" }, t("never"))))), 5);
+  fill("refused", regs.refused.map((r) => el("tr", { "data-code": r.code },
+    el("td", {}, when(r.at)), el("td", {}, r.remote), el("td", {}, r.register || ""), el("td", {}, r.code))), 4);
 
   const button = (kind, id) => canAct ? el("button", { class: "act", type: "button", "data-action": kind, "data-id": id, on: () => act(kind, id) }, t(kind)) : "";
   fill("unknown", s.unknown.map((r) => el("tr", { "data-id": r.id },
