@@ -23,7 +23,7 @@ LIBS = {
 # Codes the clients make up themselves (never on the wire) and protocol
 # error codes that are documented in docs/protocol.md but, being free
 # strings in the schema (pattern only), appear there only as examples.
-CLIENT_WORDS = {"timeout", "closed", "not_connected", "invalid_answer",
+CLIENT_WORDS = {"timeout", "closed", "not_connected", "invalid_answer", "no_random",
                 "rate_limited", "unavailable", "shutting_down", "unknown_type"}
 # Words of the languages themselves, not of the protocol.
 # and the conformance programs' own step and argument names.

@@ -126,7 +126,13 @@ begin
     Result := Want(C.Sale('kasa-1', '2.00', Arg('id', 'R1-1')), 'approved', 'sale').Payment.PaymentId
   else if W.Step = 'busy' then
   begin
-    R := C.Sale(Arg('terminal', 'kasa-1'), Arg('amount', '1.00'), Arg('id', ''));
+    { expires_in bounds the wait: on the runner's busy terminal nothing is ever sent. }
+    Extra := TJSONObject.Create(['expires_in', StrToInt(Arg('expires-in', '5'))]);
+    try
+      R := C.Sale(Arg('terminal', 'kasa-1'), Arg('amount', '1.00'), Arg('id', ''), Extra);
+    finally
+      Extra.Free;
+    end;
     if C.BusyRetries < 1 then
       raise Exception.Create('never answered busy (result ' + R.Status + ')');
     Result := IntToStr(C.BusyRetries);

@@ -292,11 +292,16 @@ const
   B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 var
   I: Integer;
+  G: TGUID;
 begin
+  { CreateGUID draws from the OS (/dev/urandom, CoCreateGuid): two registers
+    started in the same millisecond still get different ids; Random would not. }
+  if CreateGUID(G) <> 0 then
+    raise ETezgahError.CreateCode('no_random', '', 'the OS gave no random bytes for a new id');
   Result := Copy(FRegister, 1, 42) + '-' +
     FormatDateTime('yyyymmddhhnnss', LocalTimeToUniversal(Now)) + '-';
-  for I := 1 to 6 do
-    Result := Result + B32[1 + Random(32)];
+  for I := 0 to 5 do
+    Result := Result + B32[1 + G.D4[I + 2] and 31];
 end;
 
 function TTezgahClient.Cmd(const Kind, Id: string; Extra: TJSONObject): TJSONObject;
@@ -444,6 +449,8 @@ begin
       C.RequestBody := nil;
     end;
     Status := C.ResponseStatusCode;
+    if Status < 100 then { the agent died mid-answer: fphttpclient may not raise }
+      raise EHTTPClient.Create('connection lost before an HTTP answer');
     RetryAfterS := StrToIntDef(C.GetHeader(C.ResponseHeaders, 'Retry-After'), 0);
     Result := Resp.DataString;
   finally

@@ -100,7 +100,9 @@ public class Conformance {
             case "two_registers":
                 return want(c.sale("kasa-1", "2.00", a.getOrDefault("id", "R1-1")), "approved", "sale").payment.paymentId;
             case "busy": {
-                Result r = c.sale(a.getOrDefault("terminal", "kasa-1"), a.getOrDefault("amount", "1.00"), a.getOrDefault("id", c.newId()));
+                // expires_in bounds the wait: on the runner's busy terminal nothing is ever sent.
+                Map<String, Object> extra = Map.of("expires_in", Long.parseLong(a.getOrDefault("expires-in", "5")));
+                Result r = c.sale(a.getOrDefault("terminal", "kasa-1"), a.getOrDefault("amount", "1.00"), a.getOrDefault("id", c.newId()), extra);
                 if (c.busyRetries() < 1) throw new IllegalStateException("never answered busy (result " + r.status + ")");
                 return String.valueOf(c.busyRetries());
             }
