@@ -135,6 +135,7 @@ namespace Tezgah
         {
             public string Id, Body;
             public bool Accepted;
+            public long LastSeq = -1; // of the last state shown, so a replay of it is not shown twice
             public TaskCompletionSource<TezgahResult> Done = new TaskCompletionSource<TezgahResult>();
         }
 
@@ -314,7 +315,7 @@ namespace Tezgah
                 catch (Exception) { /* connection lost or refused: reconnect below */ }
                 lock (mu) if (ws == s) ws = null;
                 try { s.Abort(); s.Dispose(); } catch (Exception) { }
-                if (resumed) Fire(opt.OnConnection, false);
+                if (resumed && !stop.IsCancellationRequested) Fire(opt.OnConnection, false);
                 if (stop.IsCancellationRequested) break;
                 int wait;
                 lock (jitter) wait = backoff / 2 + jitter.Next(backoff / 2 + 1);
@@ -362,12 +363,13 @@ namespace Tezgah
         {
             var answered = new List<TaskCompletionSource<TezgahEvent>>();
             Pending p = null;
-            bool first = false;
+            bool first = false, seen = false;
             lock (mu)
             {
                 foreach (var a in asks) if (a.Key(e)) answered.Add(a.Value);
                 if (e.Id != null) pending.TryGetValue(e.Id, out p);
                 if (p != null && (e.Type == "accepted" || e.Replay)) p.Accepted = true;
+                if (p != null && e.Seq >= 0) { seen = e.Seq <= p.LastSeq; p.LastSeq = Math.Max(p.LastSeq, e.Seq); }
                 if (e.Type == "result" && e.Id != null)
                 {
                     first = delivered.Add(e.Id);
@@ -376,7 +378,7 @@ namespace Tezgah
             }
             foreach (var t in answered) t.TrySetResult(e);
 
-            if (e.Type == "accepted" || e.Type == "state") Fire(opt.OnState, e);
+            if ((e.Type == "accepted" || e.Type == "state") && !seen) Fire(opt.OnState, e);
             else if (e.Type == "result" && (first || p != null))
             {
                 // A caller waiting on this id always gets its answer (a resend of a finished

@@ -10,6 +10,9 @@ using Tezgah;
 static class Conformance
 {
     static string step = "?";
+    static Action<TezgahEvent> Accepted;
+    static readonly ManualResetEventSlim Collected = new ManualResetEventSlim();
+    static volatile string LastStatus;
 
     static int Main(string[] args)
     {
@@ -27,6 +30,7 @@ static class Conformance
             CallTimeout = TimeSpan.FromSeconds(double.Parse(Arg(a, "timeout", "180"))),
             OnState = e =>
             {
+                if (Accepted != null) Accepted(e);
                 if (e.State == "waiting" && e.ActionUrl != null && e.Id == watched) Say("ACTION " + e.ActionUrl);
                 if (step == "kill_restart" && e.Id == watched && e.State == "sending" && !inflight)
                 {
@@ -34,7 +38,13 @@ static class Conformance
                     Say("INFLIGHT " + e.Id);
                 }
             },
-            OnResult = r => { if (r.Id == watched) Interlocked.Increment(ref results); },
+            OnResult = r =>
+            {
+                if (r.Id != watched) return;
+                Interlocked.Increment(ref results);
+                LastStatus = r.Status;
+                Collected.Set();
+            },
             OnBusy = (id, ms) => Say("BUSY " + id + " " + ms),
         };
         try
@@ -119,6 +129,26 @@ static class Conformance
                 var r = c.Sale(Arg(a, "terminal", "kasa-1"), Arg(a, "amount", "1.00"), Arg(a, "id", null) ?? c.NewId(), extra);
                 if (c.BusyRetries < 1) throw new Exception("never answered busy (result " + r.Status + ")");
                 return c.BusyRetries.ToString();
+            }
+            case "resume_send":
+            {
+                // Extra step (not in the shared table): a register that stops right after its
+                // sale was accepted. resume_collect, run next with the same --cursor, must get
+                // the result through resume alone.
+                var accepted = new ManualResetEventSlim();
+                var id = Arg(a, "id", null) ?? c.NewId();
+                watched = id;
+                Accepted = e => { if (e.Id == id && e.Type == "accepted") accepted.Set(); };
+                c.SendAsync(new Dictionary<string, object> {
+                    { "type", "sale" }, { "id", id }, { "terminal", Arg(a, "terminal", "kasa-2") }, { "amount", "6.00" } });
+                if (!accepted.Wait(TimeSpan.FromSeconds(60))) throw new Exception("not accepted");
+                return id;
+            }
+            case "resume_collect":
+            {
+                if (!Collected.Wait(TimeSpan.FromSeconds(60))) throw new Exception("no result for " + watched + " through resume");
+                if (results() != 1) throw new Exception("results delivered for " + watched + ": " + results());
+                return watched + " " + LastStatus;
             }
             default:
                 throw new Exception("unknown step");

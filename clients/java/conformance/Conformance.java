@@ -7,6 +7,8 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import tr.tezgah.client.TezgahClient;
 import tr.tezgah.client.TezgahClient.Result;
@@ -17,6 +19,8 @@ public class Conformance {
     static volatile String watched;
     static final AtomicInteger results = new AtomicInteger();
     static volatile boolean inflight;
+    static final CountDownLatch accepted = new CountDownLatch(1), collected = new CountDownLatch(1);
+    static volatile String lastStatus;
 
     public static void main(String[] args) {
         Map<String, String> a = new HashMap<>();
@@ -29,13 +33,19 @@ public class Conformance {
         opt.cursorFile = a.containsKey("cursor") ? Path.of(a.get("cursor")) : null;
         opt.callTimeout = Duration.ofSeconds(Long.parseLong(a.getOrDefault("timeout", "180")));
         opt.onState = e -> {
+            if ("accepted".equals(e.type) && e.id.equals(watched)) accepted.countDown();
             if ("waiting".equals(e.state) && e.actionUrl != null && e.id.equals(watched)) say("ACTION " + e.actionUrl);
             if (step.equals("kill_restart") && e.id.equals(watched) && "sending".equals(e.state) && !inflight) {
                 inflight = true;
                 say("INFLIGHT " + e.id);
             }
         };
-        opt.onResult = r -> { if (r.id.equals(watched)) results.incrementAndGet(); };
+        opt.onResult = r -> {
+            if (!r.id.equals(watched)) return;
+            results.incrementAndGet();
+            lastStatus = r.status;
+            collected.countDown();
+        };
         opt.onBusy = (id, ms) -> say("BUSY " + id + " " + ms);
         int rc;
         try (TezgahClient c = new TezgahClient(opt)) {
@@ -106,6 +116,33 @@ public class Conformance {
                 if (c.busyRetries() < 1) throw new IllegalStateException("never answered busy (result " + r.status + ")");
                 return String.valueOf(c.busyRetries());
             }
+            case "resume_send": {
+                // Extra step (not in the shared table): a register that stops right after its
+                // sale was accepted. resume_collect, run next with the same --cursor, must get
+                // the result through resume alone.
+                String id = a.getOrDefault("id", c.newId());
+                watched = id;
+                Map<String, Object> sale = new LinkedHashMap<>();
+                sale.put("type", "sale");
+                sale.put("id", id);
+                sale.put("terminal", a.getOrDefault("terminal", "kasa-2"));
+                sale.put("amount", "6.00");
+                c.sendAsync(sale);
+                try {
+                    if (!accepted.await(60, TimeUnit.SECONDS)) throw new IllegalStateException("not accepted");
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+                return id;
+            }
+            case "resume_collect":
+                try {
+                    if (!collected.await(60, TimeUnit.SECONDS)) throw new IllegalStateException("no result for " + watched + " through resume");
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+                if (results.get() != 1) throw new IllegalStateException("results delivered for " + watched + ": " + results.get());
+                return watched + " " + lastStatus;
             default:
                 throw new IllegalStateException("unknown step");
         }

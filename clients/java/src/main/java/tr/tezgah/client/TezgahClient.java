@@ -131,6 +131,7 @@ public final class TezgahClient implements AutoCloseable {
     private static final class Pending {
         final String id, body;
         volatile boolean accepted;
+        long lastSeq = -1; // of the last state shown, so a replay of it is not shown twice (guarded by mu)
         final CompletableFuture<Result> done = new CompletableFuture<>();
         Pending(String id, String body) { this.id = id; this.body = body; }
     }
@@ -334,7 +335,7 @@ public final class TezgahClient implements AutoCloseable {
             }
             synchronized (mu) { if (ws == s) ws = null; }
             if (s != null) s.abort();
-            if (resumed) opt.onConnection.accept(false);
+            if (resumed && !stopped) opt.onConnection.accept(false);
             if (stopped) break;
             try {
                 Thread.sleep(backoff / 2 + ThreadLocalRandom.current().nextInt(backoff / 2 + 1));
@@ -395,11 +396,15 @@ public final class TezgahClient implements AutoCloseable {
     private void dispatch(Event e) throws IOException {
         List<Ask> answered = new ArrayList<>();
         Pending p;
-        boolean first = false;
+        boolean first = false, seen = false;
         synchronized (mu) {
             for (Ask a : asks) if (a.match.test(e)) answered.add(a);
             p = e.id != null ? pending.get(e.id) : null;
             if (p != null && ("accepted".equals(e.type) || e.replay)) p.accepted = true;
+            if (p != null && e.seq >= 0) {
+                seen = e.seq <= p.lastSeq;
+                p.lastSeq = Math.max(p.lastSeq, e.seq);
+            }
             if ("result".equals(e.type) && e.id != null) {
                 first = delivered.add(e.id);
                 if (p != null) pending.remove(e.id);
@@ -407,7 +412,7 @@ public final class TezgahClient implements AutoCloseable {
         }
         for (Ask a : answered) a.answer.complete(e);
 
-        if ("accepted".equals(e.type) || "state".equals(e.type)) opt.onState.accept(e);
+        if (("accepted".equals(e.type) || "state".equals(e.type)) && !seen) opt.onState.accept(e);
         else if ("result".equals(e.type) && (first || p != null)) {
             // A caller waiting on this id always gets its answer (a resend of a finished
             // id is answered by a replay); onResult hears of each id once.
