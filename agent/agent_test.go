@@ -17,6 +17,7 @@ import (
 	"github.com/tezgah/tezgah/agent/protocol"
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
 	"github.com/tezgah/tezgah/bridge/vomsis/vomsissim"
+	"github.com/tezgah/tezgah/internal/wireschema"
 )
 
 type harness struct {
@@ -96,9 +97,27 @@ func (c *client) send(s string) {
 func (c *client) next() protocol.Event {
 	c.t.Helper()
 	c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var ev protocol.Event
-	if err := c.c.ReadJSON(&ev); err != nil {
+	_, data, err := c.c.ReadMessage()
+	if err != nil {
 		c.t.Fatalf("read: %v", err)
+	}
+	return checkEvent(c.t, data)
+}
+
+// checkEvent decodes a frame the agent sent, failing the test if the
+// protocol's JSON Schema (docs/schema/) does not describe it.
+func checkEvent(t testing.TB, data []byte) protocol.Event {
+	t.Helper()
+	s, err := wireschema.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Event(data); err != nil {
+		t.Errorf("the agent sent an event outside the schema: %v", err)
+	}
+	var ev protocol.Event
+	if err := json.Unmarshal(data, &ev); err != nil {
+		t.Fatalf("decode %s: %v", data, err)
 	}
 	return ev
 }

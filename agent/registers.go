@@ -105,12 +105,12 @@ func (a *Agent) overBound(ctx context.Context, c protocol.Command) *protocol.Err
 	if c.Type != protocol.TypeSale && c.Type != protocol.TypePartialAdd {
 		return nil
 	}
-	capAmt, ok := cfg.OutageCaps()[c.Amount.Currency]
-	if !ok {
-		return nil
-	}
 	prov := a.terminals[c.Terminal].Provider
 	if !a.outage.down(prov) {
+		return nil
+	}
+	capAmt, ok := cfg.OutageCaps()[c.Amount.Currency]
+	if !ok {
 		return nil
 	}
 	queued, err := a.queuedAmount(ctx, prov, c.Amount.Currency)

@@ -93,6 +93,10 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) (Reloaded, error
 	next.Agent.ID = cfg.Agent.ID
 	next.Agent.SaleTimeout = cfg.Agent.SaleTimeout
 	next.Agent.Retention = cfg.Agent.Retention
+	// The busy bounds apply from the next command.
+	next.Agent.MaxAcceptWait = cfg.Agent.MaxAcceptWait
+	next.Agent.MaxQueuedPerTerminal = cfg.Agent.MaxQueuedPerTerminal
+	next.Agent.MaxOutageAmount = cfg.Agent.MaxOutageAmount
 	n, o := cfg.Agent, old.Agent
 	for key, same := range map[string]bool{
 		"agent.listen":          n.Listen == o.Listen,

@@ -32,9 +32,16 @@ type event struct {
 // it processed, resumes from it on every reconnect, and sends again (same
 // id, same body) every command it has not seen "accepted" for.
 type register struct {
-	t    *testing.T
-	url  func() string
-	cmds map[string][]byte // id -> command
+	t *testing.T
+	// name, when set, is sent in a hello first on every connection; the
+	// register then resumes in its own scope (issue 16).
+	name string
+	// processed counts the non-replay results taken per id: following
+	// the cursor rule (keep the highest seq of non-replay events, resume
+	// from it) a register processes each result exactly once.
+	processed map[string]int
+	url       func() string
+	cmds      map[string][]byte // id -> command
 	// deps holds, for a command that names another (a refund its sale),
 	// the id it must not be sent before: the agent refuses an original it
 	// has not accepted yet.
@@ -55,7 +62,7 @@ type register struct {
 }
 
 func newRegister(t *testing.T, url func() string) *register {
-	return &register{t: t, url: url, cmds: map[string][]byte{}, deps: map[string]string{}, accepted: map[string]bool{}, acceptSeq: map[string]int64{},
+	return &register{t: t, url: url, processed: map[string]int{}, cmds: map[string][]byte{}, deps: map[string]string{}, accepted: map[string]bool{}, acceptSeq: map[string]int64{},
 		results: map[string]event{}, changed: make(chan struct{}, 1), limited: map[string]bool{}, slowed: make(chan struct{}, 1)}
 }
 
@@ -114,6 +121,11 @@ func (r *register) session(ctx context.Context) {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
+	if r.name != "" {
+		if err := c.WriteJSON(map[string]any{"type": "hello", "register": r.name}); err != nil {
+			return
+		}
+	}
 	r.mu.Lock()
 	since := r.lastSeq
 	r.mu.Unlock()
@@ -148,9 +160,15 @@ func (r *register) session(ctx context.Context) {
 		}
 	}()
 	for {
-		var ev event
-		if err := c.ReadJSON(&ev); err != nil {
+		_, data, err := c.ReadMessage()
+		if err != nil {
 			return
+		}
+		ev, problem := decodeEvent(data)
+		if problem != "" {
+			r.mu.Lock()
+			r.problems = append(r.problems, problem)
+			r.mu.Unlock()
 		}
 		r.observe(ev)
 	}
@@ -178,6 +196,11 @@ func (r *register) observe(ev event) {
 		}
 	case "result":
 		r.accepted[ev.ID] = true
+		if !ev.Replay {
+			if r.processed[ev.ID]++; r.processed[ev.ID] > 1 {
+				r.problems = append(r.problems, fmt.Sprintf("%s: result processed %d times (seq %d)", ev.ID, r.processed[ev.ID], ev.Seq))
+			}
+		}
 		if prev, ok := r.results[ev.ID]; ok && (prev.Status != ev.Status || prev.Payment.PaymentID != ev.Payment.PaymentID) {
 			r.problems = append(r.problems, fmt.Sprintf("%s: result changed from %s/%s to %s/%s", ev.ID, prev.Status, prev.Payment.PaymentID, ev.Status, ev.Payment.PaymentID))
 		}

@@ -54,6 +54,7 @@ func (s *crashShop) startAgent() {
 // register adds a register; it starts sending when run is called.
 func (s *crashShop) register() *register {
 	r := newRegister(s.t, func() string { return s.url.Load().(string) })
+	r.name = fmt.Sprintf("kasa-pc-%d", len(s.regs)+1)
 	s.regs = append(s.regs, r)
 	return r
 }

@@ -128,6 +128,12 @@ func TestStatusPageInBrowser(t *testing.T) {
 		time.Second)
 	t.Logf("result on the page %v after the register had it", took)
 
+	// The register shows as connected, with its last command.
+	b.waitFor(t, "the connected register",
+		`(() => { const r = document.querySelector('#registers tr[data-register="local"]');
+		  return r !== null && r.textContent.includes('127.0.0.1') && r.textContent.includes('sale B-0001'); })()`,
+		10*time.Second)
+
 	// Turkish reads as Turkish, and the choice sticks across a reload.
 	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`button[data-lang="tr"]`))); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/tezgah/tezgah/agent/logging"
 	"github.com/tezgah/tezgah/agent/protocol"
 	"github.com/tezgah/tezgah/internal/agenttest"
+	"github.com/tezgah/tezgah/internal/wireschema"
 )
 
 // demo is the demo agent (in-process iyzico simulator, terminals kasa-1
@@ -110,9 +111,17 @@ func (r *register) until(typ, id string) protocol.Event {
 	r.t.Helper()
 	for {
 		r.c.SetReadDeadline(time.Now().Add(15 * time.Second))
-		var ev protocol.Event
-		if err := r.c.ReadJSON(&ev); err != nil {
+		_, data, err := r.c.ReadMessage()
+		if err != nil {
 			r.t.Fatalf("waiting for %s of %s: %v", typ, id, err)
+		}
+		// Every event must be one the protocol's JSON Schema describes.
+		if err := wire(r.t).Event(data); err != nil {
+			r.t.Errorf("the agent sent an event outside the schema: %v", err)
+		}
+		var ev protocol.Event
+		if err := json.Unmarshal(data, &ev); err != nil {
+			r.t.Fatalf("decode %s: %v", data, err)
 		}
 		if ev.Type == typ && ev.ID == id {
 			return ev
@@ -127,4 +136,13 @@ func (r *register) sale(id, terminal, amount string) protocol.Event {
 	r.t.Helper()
 	r.send(map[string]string{"type": "sale", "id": id, "terminal": terminal, "amount": amount})
 	return r.until("result", id)
+}
+
+func wire(t testing.TB) *wireschema.Schema {
+	t.Helper()
+	s, err := wireschema.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tezgah/tezgah/agent/protocol"
+	"github.com/tezgah/tezgah/internal/wireschema"
 	"github.com/tezgah/tezgah/outbox"
 )
 
@@ -93,9 +94,21 @@ func dial(t *testing.T, ts *httptest.Server, h http.Header) *websocket.Conn {
 func read(t *testing.T, c *websocket.Conn) protocol.Event {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var ev protocol.Event
-	if err := c.ReadJSON(&ev); err != nil {
+	_, data, err := c.ReadMessage()
+	if err != nil {
 		t.Fatalf("read: %v", err)
+	}
+	// Every event must be one the protocol's JSON Schema describes.
+	s, err := wireschema.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Event(data); err != nil {
+		t.Errorf("the server sent an event outside the schema: %v", err)
+	}
+	var ev protocol.Event
+	if err := json.Unmarshal(data, &ev); err != nil {
+		t.Fatalf("decode %s: %v", data, err)
 	}
 	return ev
 }
