@@ -136,7 +136,10 @@ namespace Tezgah
             public string Id, Body;
             public bool Accepted;
             public long LastSeq = -1; // of the last state shown, so a replay of it is not shown twice
-            public TaskCompletionSource<TezgahResult> Done = new TaskCompletionSource<TezgahResult>();
+            // Continuations never run on the client's thread: code after "await SendAsync"
+            // that calls the client again must not block the thread that reads its answers.
+            public TaskCompletionSource<TezgahResult> Done =
+                new TaskCompletionSource<TezgahResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
         readonly TezgahOptions opt;
@@ -266,7 +269,7 @@ namespace Tezgah
 
         TezgahEvent Ask(IDictionary<string, object> cmd, Func<TezgahEvent, bool> match, TimeSpan? timeout = null)
         {
-            var tcs = new TaskCompletionSource<TezgahEvent>();
+            var tcs = new TaskCompletionSource<TezgahEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
             var entry = new KeyValuePair<Func<TezgahEvent, bool>, TaskCompletionSource<TezgahEvent>>(match, tcs);
             ClientWebSocket live;
             lock (mu) { asks.Add(entry); live = ws; }

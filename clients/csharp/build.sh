@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")"
 mkdir -p bin
-MCS="mcs -nologo -warnaserror+ -langversion:7.2 -sdk:4.5"
+MCS="mcs -nologo -warnaserror+ -langversion:7.2 -sdk:4.6.2"
 $MCS -target:library -out:bin/Tezgah.dll Json.cs Tezgah.cs
 $MCS -r:bin/Tezgah.dll -out:bin/Register.exe Example/Register.cs
 $MCS -r:bin/Tezgah.dll -out:bin/Conformance.exe Conformance/Conformance.cs

@@ -245,8 +245,14 @@ public final class TezgahClient implements AutoCloseable {
         }
     }
 
-    /** Sends without waiting; the future completes with the result or a TezgahException. */
-    public CompletableFuture<Result> sendAsync(Map<String, Object> command) { return track(command).done; }
+    /**
+     * Sends without waiting; the future completes with the result or a TezgahException.
+     * Its dependent stages run on the common pool, never on the client's thread, so they
+     * may call the client's blocking methods.
+     */
+    public CompletableFuture<Result> sendAsync(Map<String, Object> command) {
+        return track(command).done.thenApplyAsync(r -> r);
+    }
 
     private Pending track(Map<String, Object> command) {
         String id = (String) command.get("id");
