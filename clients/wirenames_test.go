@@ -29,7 +29,7 @@ var (
 	// that the schema leaves free (error.code is a pattern with examples).
 	clientWords = words("timeout closed not_connected invalid_answer no_random rate_limited unavailable shutting_down unknown_type")
 	// Words of the languages and of the conformance programs' arguments and steps.
-	languageWords = words("unchecked yyyymmddhhnnss yyyyMMddHHmmss url step cursor sale_refund_void_query_eod paywall_sale vomsis_3ds kill_restart same_id two_registers resume_send resume_collect")
+	languageWords = words("unchecked yyyymmddhhnnss yyyyMMddHHmmss url step cursor sale_refund_void_query_eod paywall_sale vomsis_3ds kill_restart same_id two_registers resume_send resume_collect async_chain")
 	// Names every library must use: the money rules depend on them (and it
 	// shows the scan found the library's names at all).
 	requiredWords  = words("result replay seq payment_id action_url retry_after_ms busy approved waiting sending id_conflict")

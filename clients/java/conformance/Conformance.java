@@ -143,6 +143,23 @@ public class Conformance {
                 }
                 if (results.get() != 1) throw new IllegalStateException("results delivered for " + watched + ": " + results.get());
                 return watched + " " + lastStatus;
+            case "async_chain": {
+                // Extra step: a stage chained on sendAsync calls the client's blocking refund;
+                // it must not run on the thread that reads the agent's answers.
+                Map<String, Object> sale = new LinkedHashMap<>();
+                sale.put("type", "sale");
+                sale.put("id", c.newId());
+                sale.put("terminal", "kasa-1");
+                sale.put("amount", "1.50");
+                try {
+                    Result refund = c.sendAsync(sale).thenApply(r -> c.refund("kasa-1", r.id, "1.50")).get(60, TimeUnit.SECONDS);
+                    return want(refund, "approved", "refund").status;
+                } catch (java.util.concurrent.TimeoutException e) {
+                    throw new IllegalStateException("the chained refund never finished (it ran on the client's thread?)");
+                } catch (InterruptedException | java.util.concurrent.ExecutionException e) {
+                    throw new IllegalStateException(e);
+                }
+            }
             default:
                 throw new IllegalStateException("unknown step");
         }
