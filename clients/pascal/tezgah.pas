@@ -541,7 +541,7 @@ begin
       end;
     end;
     Connection(True, '');
-    if Status = 503 then
+    if (Status = 503) or (Status = 429) then { unavailable / shutting_down / rate_limited: ask again }
     begin
       Backoff(DelayMs, Deadline);
       Continue;

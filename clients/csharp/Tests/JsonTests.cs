@@ -34,6 +34,37 @@ static class JsonTests
         // Floats cannot be written: amounts are strings.
         try { Json.Write(1.5); Fail("wrote a double"); } catch (ArgumentException) { }
 
+        // Mutated protocol lines: the reader either reads a value (which then writes and
+        // reads back the same) or refuses with FormatException, never another exception.
+        var seeds = new[] {
+            "{\"type\":\"result\",\"id\":\"R1-1\",\"seq\":44,\"replay\":true,\"status\":\"approved\",\"payment\":{\"amount\":\"150.00\",\"detail\":{\"totals\":[{\"n\":-1.5e3}]}}}",
+            "{\"type\":\"error\",\"id\":\"R1-9\",\"error\":{\"code\":\"busy\",\"retry_after_ms\":250,\"message\":\"Sa\\u00e7 \\\"x\\\"\"}}",
+        };
+        var rnd = new Random(17);
+        const string alphabet = "{}[]\":,.-+eE0123456789tfnulrsa\\/u \t\n";
+        for (int n = 0; n < 20000; n++)
+        {
+            var b = new System.Text.StringBuilder(seeds[n % seeds.Length]);
+            for (int k = rnd.Next(1, 4); k > 0 && b.Length > 0; k--)
+            {
+                int at = rnd.Next(b.Length);
+                switch (rnd.Next(3))
+                {
+                    case 0: b.Remove(at, 1); break;
+                    case 1: b.Insert(at, alphabet[rnd.Next(alphabet.Length)]); break;
+                    default: b[at] = alphabet[rnd.Next(alphabet.Length)]; break;
+                }
+            }
+            var input = b.ToString();
+            try
+            {
+                var once = Json.Write(Json.Parse(input));
+                if (Json.Write(Json.Parse(once)) != once) Fail("round trip differs: " + input);
+            }
+            catch (FormatException) { }
+            catch (Exception e) { Fail(e.GetType().Name + " on " + input); }
+        }
+
         Console.WriteLine(failed == 0 ? "json tests: ok" : "json tests: " + failed + " failed");
         return failed == 0 ? 0 : 1;
     }

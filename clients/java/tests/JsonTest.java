@@ -39,6 +39,35 @@ public class JsonTest {
         } catch (IllegalArgumentException e) {
             // expected: amounts are strings
         }
+        // Mutated protocol lines: the reader either reads a value (which then writes and
+        // reads back the same) or refuses with IllegalArgumentException, never another exception.
+        String[] seeds = {
+            "{\"type\":\"result\",\"id\":\"R1-1\",\"seq\":44,\"replay\":true,\"status\":\"approved\",\"payment\":{\"amount\":\"150.00\",\"detail\":{\"totals\":[{\"n\":-1.5e3}]}}}",
+            "{\"type\":\"error\",\"id\":\"R1-9\",\"error\":{\"code\":\"busy\",\"retry_after_ms\":250,\"message\":\"Sa\\u00e7 \\\"x\\\"\"}}",
+        };
+        java.util.Random rnd = new java.util.Random(17);
+        String alphabet = "{}[]\":,.-+eE0123456789tfnulrsa\\/u \t\n";
+        for (int n = 0; n < 20000; n++) {
+            StringBuilder b = new StringBuilder(seeds[n % seeds.length]);
+            for (int k = 1 + rnd.nextInt(3); k > 0 && b.length() > 0; k--) {
+                int at = rnd.nextInt(b.length());
+                switch (rnd.nextInt(3)) {
+                    case 0: b.deleteCharAt(at); break;
+                    case 1: b.insert(at, alphabet.charAt(rnd.nextInt(alphabet.length()))); break;
+                    default: b.setCharAt(at, alphabet.charAt(rnd.nextInt(alphabet.length())));
+                }
+            }
+            String input = b.toString();
+            try {
+                String once = Json.write(Json.parse(input));
+                if (!Json.write(Json.parse(once)).equals(once)) fail("round trip differs: " + input);
+            } catch (IllegalArgumentException e) {
+                // refused: fine
+            } catch (RuntimeException e) {
+                fail(e.getClass().getSimpleName() + " on " + input);
+            }
+        }
+
         System.out.println(failed == 0 ? "json tests: ok" : "json tests: " + failed + " failed");
         System.exit(failed == 0 ? 0 : 1);
     }
