@@ -104,6 +104,9 @@ type
     function Query(const Id: string): TTezgahEvent;
     { Waits for the result of a request sent before (e.g. before the register restarted). }
     function Resume(const Id: string): TTezgahResult;
+    { Asks to cancel a request not yet sent: the answer (its result, cancelled) or
+      ETezgahError not_cancellable (it may have reached the provider: wait for it). }
+    function Cancel(const Id: string): TTezgahEvent;
     function Status: string;
     { How many times a command was sent again after busy or rate_limited. }
     property BusyRetries: Integer read FBusyRetries;
@@ -579,6 +582,23 @@ var
   Text: string;
 begin
   C := Cmd('query', Id, nil);
+  try
+    Text := Http('POST', '/v1/commands', C.AsJSON, Status, RetryS);
+  finally
+    C.Free;
+  end;
+  if Status <> 200 then
+    raise ErrorOf(Text, Status);
+  Result := ParseEvent(Text);
+end;
+
+function TTezgahClient.Cancel(const Id: string): TTezgahEvent;
+var
+  C: TJSONObject;
+  Status, RetryS: Integer;
+  Text: string;
+begin
+  C := Cmd('cancel', Id, nil);
   try
     Text := Http('POST', '/v1/commands', C.AsJSON, Status, RetryS);
   finally
