@@ -96,7 +96,7 @@ func (a *Agent) overBound(ctx context.Context, c protocol.Command) *protocol.Err
 	cfg := &a.cfg.Agent
 	if w := a.store.ExpectedWait(); w > cfg.MaxAcceptWait.Duration {
 		return busy(min(max(w, minRetryAfter), maxRetryAfter),
-			"the agent is storing more commands than it can accept within %v; nothing was stored, send the same command again after retry_after_ms", cfg.MaxAcceptWait.Duration)
+			"the agent cannot store more commands within %v now (agent.max_accept_wait); nothing was stored, send the same command again after retry_after_ms", cfg.MaxAcceptWait.Duration)
 	}
 	if n := a.store.PendingCount(c.Terminal); n >= cfg.MaxQueuedPerTerminal {
 		return busy(terminalRetryAfter,
@@ -168,17 +168,19 @@ func newOutageWatch(next dispatch.Observer) *outageWatch {
 
 // Call implements dispatch.Observer.
 func (o *outageWatch) Call(provider, terminal, call string, took time.Duration, err error) {
-	o.Observer.Call(provider, terminal, call, took, err)
+	// Noted before the metrics hear of it: whoever sees the status page
+	// say "failing" finds the cap in force already.
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if err == nil {
 		delete(o.failed[provider], terminal)
-		return
+	} else {
+		if o.failed[provider] == nil {
+			o.failed[provider] = map[string]bool{}
+		}
+		o.failed[provider][terminal] = true
 	}
-	if o.failed[provider] == nil {
-		o.failed[provider] = map[string]bool{}
-	}
-	o.failed[provider][terminal] = true
+	o.mu.Unlock()
+	o.Observer.Call(provider, terminal, call, took, err)
 }
 
 func (o *outageWatch) down(provider string) bool {

@@ -567,8 +567,8 @@ func (c *conn) hello(register string) {
 		return
 	}
 	if !c.bound {
+		// c.log stays as it is: the writer goroutine uses it too.
 		c.register, c.bound = register, true
-		c.log = c.log.With("register", register)
 		c.s.noteHello(c)
 	}
 	c.send(protocol.Hello(c.register, c.s.opts.AgentID, c.s.b.LastSeq()))
