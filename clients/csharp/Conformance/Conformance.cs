@@ -146,7 +146,7 @@ static class Conformance
             }
             case "resume_collect":
             {
-                if (!Collected.Wait(TimeSpan.FromSeconds(60))) throw new Exception("no result for " + watched + " through resume");
+                if (!Collected.Wait(TimeSpan.FromSeconds(double.Parse(Arg(a, "timeout", "60"))))) throw new Exception("no result for " + watched + " through resume");
                 if (results() != 1) throw new Exception("results delivered for " + watched + ": " + results());
                 return watched + " " + LastStatus;
             }

@@ -137,7 +137,7 @@ public class Conformance {
             }
             case "resume_collect":
                 try {
-                    if (!collected.await(60, TimeUnit.SECONDS)) throw new IllegalStateException("no result for " + watched + " through resume");
+                    if (!collected.await(Long.parseLong(a.getOrDefault("timeout", "60")), TimeUnit.SECONDS)) throw new IllegalStateException("no result for " + watched + " through resume");
                 } catch (InterruptedException e) {
                     throw new IllegalStateException(e);
                 }
