@@ -313,7 +313,7 @@ namespace Tezgah
                     backoff = 500;
                     Fire(opt.OnConnection, true);
                     string text;
-                    while ((text = Receive(s)) != null) Dispatch(TezgahEvent.From(text));
+                    while ((text = Receive(s, stop.Token)) != null) Dispatch(TezgahEvent.From(text));
                 }
                 catch (Exception) { /* connection lost or refused: reconnect below */ }
                 lock (mu) if (ws == s) ws = null;
@@ -334,7 +334,12 @@ namespace Tezgah
             SendText(s, Json.Write(Cmd("hello", null, null, "register", opt.Register)));
             while (true)
             {
-                var text = Receive(s);
+                string text;
+                using (var limit = CancellationTokenSource.CreateLinkedTokenSource(stop.Token))
+                {
+                    limit.CancelAfter(15000); // an agent that never answers hello is not connected
+                    text = Receive(s, limit.Token);
+                }
                 if (text == null) throw new IOException("closed during hello");
                 var e = TezgahEvent.From(text);
                 if (e.Type == "hello")
@@ -462,16 +467,20 @@ namespace Tezgah
         {
             var b = Encoding.UTF8.GetBytes(text);
             lock (sendMu)
-                s.SendAsync(new ArraySegment<byte>(b), WebSocketMessageType.Text, true, stop.Token).Wait();
+                using (var limit = CancellationTokenSource.CreateLinkedTokenSource(stop.Token))
+                {
+                    limit.CancelAfter(15000); // a peer that stops reading must not hold every sender
+                    s.SendAsync(new ArraySegment<byte>(b), WebSocketMessageType.Text, true, limit.Token).Wait();
+                }
         }
 
-        string Receive(ClientWebSocket s)
+        static string Receive(ClientWebSocket s, CancellationToken ct)
         {
             var buf = new byte[16384];
             var msg = new MemoryStream();
             while (true)
             {
-                var r = s.ReceiveAsync(new ArraySegment<byte>(buf), stop.Token).Result;
+                var r = s.ReceiveAsync(new ArraySegment<byte>(buf), ct).Result;
                 if (r.MessageType == WebSocketMessageType.Close) return null;
                 msg.Write(buf, 0, r.Count);
                 if (msg.Length > 1 << 20) throw new IOException("frame over 1 MiB");
