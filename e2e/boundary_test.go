@@ -204,6 +204,16 @@ func TestTwoRegistersSameID(t *testing.T) {
 	if q := l.next(isType("none", "R1-1")); q.code() != "not_found" {
 		t.Fatalf("local's query of R1-1 = %+v, want not_found", q)
 	}
+	// A call's original_id is looked up among the caller's own ids.
+	call := map[string]any{"type": "call", "id": "c-1", "terminal": "kasa-1", "op": "transaction_status", "params": map[string]any{"original_id": "R1-1"}}
+	l.send(call)
+	if ev := l.next(func(e bEvent) bool { return e.ID == "c-1" }); ev.code() != "unknown_original" {
+		t.Fatalf("local's call on R1-1 = %+v, want unknown_original", ev)
+	}
+	a.send(call)
+	if ev := a.next(func(e bEvent) bool { return e.ID == "c-1" }); ev.Type != "reply" {
+		t.Fatalf("kasa-pc-1's call on its R1-1 = %+v", ev)
+	}
 	// A refund names the same register's sale.
 	b.send(map[string]any{"type": "refund", "id": "R1-2", "terminal": "kasa-1", "original_id": "R1-1", "amount": "10.00"})
 	if r := b.next(isType("result", "R1-2")); r.Status != "approved" {
@@ -694,4 +704,28 @@ func TestOutageAmountCap(t *testing.T) {
 	if ev := r.next(isType("accepted", "O4")); ev.Type != "accepted" {
 		t.Fatalf("a sale after the outage = %+v", ev)
 	}
+}
+
+// The issue's repro, as written: `tezgah run --demo`, a sale on the
+// Paywall terminal kasa-3, "cancel" as soon as "state: sending" arrives.
+// Whatever the cancel's answer, the sale's result reaches the connection
+// that sent it.
+func TestDemoPaywallCancelWhileSending(t *testing.T) {
+	cfg := config.Demo()
+	cfg.Filedrop.Enabled = false
+	url := agenttest.Run(t, cfg, agent.Options{Version: "test", Demo: true})
+	r := connect(t, url, "")
+	r.send(map[string]any{"type": "sale", "id": "PW-1", "terminal": "kasa-3", "amount": "12.00",
+		"items": []map[string]any{{"name": "Çay", "quantity": "1", "amount": "12.00", "vat_rate": 20}}})
+	first := r.next(func(e bEvent) bool { return e.ID == "PW-1" })
+	if first.Type != "accepted" {
+		t.Fatalf("sale: %+v", first)
+	}
+	r.next(func(e bEvent) bool { return e.ID == "PW-1" && e.State == "sending" })
+	r.send(map[string]any{"type": "cancel", "id": "PW-1"})
+	res := r.next(func(e bEvent) bool { return e.ID == "PW-1" && e.Type == "result" })
+	if res.Replay || res.Register != "local" {
+		t.Fatalf("result: %+v", res)
+	}
+	t.Logf("cancel while sending: %+v", r.seen())
 }

@@ -139,7 +139,7 @@ type Server struct {
 	wg       sync.WaitGroup
 
 	rmu         sync.Mutex         // guards watchers and every conn's interest
-	watchers    map[string][]*conn // request id → connections it is routed to
+	watchers    map[string][]*conn // request key (reqKey) → connections it is routed to
 	stopRouting chan struct{}
 }
 

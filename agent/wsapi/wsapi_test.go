@@ -63,7 +63,7 @@ func serve(t *testing.T, opts Options) (*httptest.Server, *outbox.Store) {
 	return ts, store
 }
 
-func newServer(t *testing.T, opts Options) (*Server, *httptest.Server, *outbox.Store) {
+func newServer(t testing.TB, opts Options) (*Server, *httptest.Server, *outbox.Store) {
 	t.Helper()
 	store, err := outbox.Open(filepath.Join(t.TempDir(), "o.db"), outbox.Options{})
 	if err != nil {
