@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tezgah/tezgah/agent"
+	agentpkg "github.com/tezgah/tezgah/agent"
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
 	"github.com/tezgah/tezgah/internal/agenttest"
@@ -31,7 +31,7 @@ func TestClientExtras(t *testing.T) {
 	cfg := config.Demo()
 	sim := agenttest.IyzicoOnly(t, cfg, iyzicosim.Options{})
 	sim.SetFaults(iyzicosim.Faults{Latency: time.Second})
-	url := agenttest.Run(t, cfg, agent.Options{})
+	url := agenttest.Run(t, cfg, agentpkg.Options{})
 
 	for _, l := range []struct {
 		name  string
