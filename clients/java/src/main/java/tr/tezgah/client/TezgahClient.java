@@ -211,17 +211,17 @@ public final class TezgahClient implements AutoCloseable {
 
     public Result refund(String terminal, String originalId, String amount) { return refund(terminal, originalId, amount, null); }
 
-    public Result voidSale(String terminal, String originalId) { return voidSale(terminal, originalId, null); }
-
-    public Result endOfDay(String terminal) { return endOfDay(terminal, false, null); }
-
     public Result voidSale(String terminal, String originalId, String id) {
         return send(cmd("void", orNew(id), null, "terminal", terminal, "original_id", originalId));
     }
 
+    public Result voidSale(String terminal, String originalId) { return voidSale(terminal, originalId, null); }
+
     public Result endOfDay(String terminal, boolean summary, String id) {
         return send(cmd("end_of_day", orNew(id), summary ? Map.of("summary", true) : null, "terminal", terminal));
     }
+
+    public Result endOfDay(String terminal) { return endOfDay(terminal, false, null); }
 
     private String orNew(String id) { return id != null ? id : newId(); }
 
@@ -234,6 +234,7 @@ public final class TezgahClient implements AutoCloseable {
         } catch (ExecutionException e) {
             throw (TezgahException) e.getCause();
         } catch (InterruptedException | TimeoutException e) {
+            if (e instanceof InterruptedException) Thread.currentThread().interrupt();
             synchronized (mu) {
                 // Never accepted: nothing is stored, so stop resending. Accepted: keep
                 // following it; its result still comes to onResult.
@@ -257,6 +258,7 @@ public final class TezgahClient implements AutoCloseable {
     private Pending track(Map<String, Object> command) {
         String id = (String) command.get("id");
         if (id == null || id.isEmpty()) throw new IllegalArgumentException("command needs an id");
+        if (stopped) throw new TezgahException("closed", null, "the client is closed", 0);
         Pending p = new Pending(id, Json.write(command));
         WebSocket live;
         synchronized (mu) {
