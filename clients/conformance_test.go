@@ -32,6 +32,7 @@ import (
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
 	"github.com/tezgah/tezgah/bridge/paywall/paywallsim"
 	"github.com/tezgah/tezgah/bridge/vomsis/vomsissim"
+	"github.com/tezgah/tezgah/internal/testbin"
 )
 
 // stepTimeout bounds one step's process; generous, the machine is shared.
@@ -194,36 +195,15 @@ func copyTree(t *testing.T, from, to string) {
 	}
 }
 
-var agentBin struct {
-	once sync.Once
-	path string
-	out  []byte
-	err  error
-	dir  string
-}
-
 // buildAgent compiles cmd/tezgah once per test binary.
 func buildAgent(t *testing.T) string {
 	t.Helper()
-	agentBin.once.Do(func() {
-		agentBin.dir, agentBin.err = os.MkdirTemp("", "tezgah-clients")
-		if agentBin.err != nil {
-			return
-		}
-		agentBin.path = filepath.Join(agentBin.dir, "tezgah")
-		agentBin.out, agentBin.err = exec.Command("go", "build", "-o", agentBin.path, "../cmd/tezgah").CombinedOutput()
-	})
-	if agentBin.err != nil {
-		t.Fatalf("go build ../cmd/tezgah: %v\n%s", agentBin.err, agentBin.out)
-	}
-	return agentBin.path
+	return testbin.Build(t, "../cmd/tezgah")
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if agentBin.dir != "" {
-		os.RemoveAll(agentBin.dir)
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 

@@ -15,17 +15,11 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-)
 
-var bins struct {
-	once       sync.Once
-	agent, sim string
-	err        error
-	dir        string
-}
+	"github.com/tezgah/tezgah/internal/testbin"
+)
 
 // build compiles the two commands once per test binary run.
 func build(t *testing.T) (agent, sim string) {
@@ -33,32 +27,12 @@ func build(t *testing.T) (agent, sim string) {
 	if runtime.GOOS == "windows" {
 		t.Skip("SIGKILL crash tests need a Unix")
 	}
-	bins.once.Do(func() {
-		bins.dir, bins.err = os.MkdirTemp("", "tezgah-e2e")
-		if bins.err != nil {
-			return
-		}
-		bins.agent = filepath.Join(bins.dir, "tezgah")
-		bins.sim = filepath.Join(bins.dir, "tezgah-sim")
-		for _, b := range [][2]string{{bins.agent, "../cmd/tezgah"}, {bins.sim, "../cmd/tezgah-sim"}} {
-			out, err := exec.Command("go", "build", "-race", "-o", b[0], b[1]).CombinedOutput()
-			if err != nil {
-				bins.err = fmt.Errorf("go build %s: %v\n%s", b[1], err, out)
-				return
-			}
-		}
-	})
-	if bins.err != nil {
-		t.Fatal(bins.err)
-	}
-	return bins.agent, bins.sim
+	return testbin.Build(t, "../cmd/tezgah", "-race"), testbin.Build(t, "../cmd/tezgah-sim", "-race")
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if bins.dir != "" {
-		os.RemoveAll(bins.dir)
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/tezgah/tezgah/agent"
 	"github.com/tezgah/tezgah/agent/protocol"
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
+	"github.com/tezgah/tezgah/internal/testbin"
 	"github.com/tezgah/tezgah/internal/testwait"
 	"github.com/tezgah/tezgah/outbox"
 )
@@ -211,37 +212,15 @@ func TestBackupWhileRunning(t *testing.T) {
 	}
 }
 
-var built struct {
-	once sync.Once
-	bin  string
-	err  error
-}
-
 // buildTezgah compiles this command once per test run.
 func buildTezgah(t *testing.T) string {
 	t.Helper()
-	built.once.Do(func() {
-		dir, err := os.MkdirTemp("", "tezgah-cmd")
-		if err != nil {
-			built.err = err
-			return
-		}
-		built.bin = filepath.Join(dir, "tezgah")
-		if out, err := exec.Command("go", "build", "-race", "-o", built.bin, ".").CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if built.err != nil {
-		t.Fatal(built.err)
-	}
-	return built.bin
+	return testbin.Build(t, ".", "-race")
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if built.bin != "" {
-		os.RemoveAll(filepath.Dir(built.bin))
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
