@@ -12,9 +12,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tezgah/tezgah/internal/syncbuf"
 
 	"github.com/tezgah/tezgah/agent/config"
 	"github.com/tezgah/tezgah/agent/protocol"
@@ -23,28 +24,10 @@ import (
 	"github.com/tezgah/tezgah/internal/testwait"
 )
 
-// syncBuffer collects the agent's log lines for searching.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]byte(nil), s.b.Bytes()...)
-}
-
 type vposHarness struct {
 	*harness
 	vsim *vomsissim.Server
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 }
 
 // startVposAgent runs a real agent with the demo terminals against real
@@ -66,7 +49,7 @@ func startVposAgent(t *testing.T, threeDS time.Duration) *vposHarness {
 	cfg.Vomsis.ThreeDSTimeout.Duration = threeDS
 	cfg.Agent.DataDir = t.TempDir()
 	cfg.Agent.Listen = "127.0.0.1:0"
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := runAgent(t, cfg, Options{Version: "test", Log: log})
 	return &vposHarness{harness: h, vsim: vsim, logs: logs}

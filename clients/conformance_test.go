@@ -27,6 +27,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tezgah/tezgah/internal/syncbuf"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
@@ -310,33 +312,16 @@ type agent struct {
 	mu         sync.Mutex
 	cmd        *exec.Cmd
 	exited     chan struct{}
-	log        *lockedBuf
+	log        *syncbuf.Buffer
 	restarts   int
 	listenLine *regexp.Regexp
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func startAgent(t *testing.T, bin, name, cfg string) *agent {
 	t.Helper()
 	dir := t.TempDir()
 	a := &agent{t: t, bin: bin, name: name, cfg: filepath.Join(dir, "tezgah.toml"), data: filepath.Join(dir, "data"),
-		addr: "127.0.0.1:0", log: &lockedBuf{}, listenLine: regexp.MustCompile(`listening on ws://(\S+)/v1/ws`)}
+		addr: "127.0.0.1:0", log: &syncbuf.Buffer{}, listenLine: regexp.MustCompile(`listening on ws://(\S+)/v1/ws`)}
 	if err := os.WriteFile(a.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +416,7 @@ func (w *world) step(t *testing.T, cmd []string, wd string, args []string, onBus
 	defer cancel()
 	c := exec.CommandContext(ctx, cmd[0], append(append([]string(nil), cmd[1:]...), args...)...)
 	c.Dir = wd
-	var stderr lockedBuf
+	var stderr syncbuf.Buffer
 	c.Stderr = &stderr
 	out, err := c.StdoutPipe()
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tezgah/tezgah/internal/syncbuf"
+
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
 )
 
@@ -54,7 +56,7 @@ func TestExampleRegisters(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var stderr lockedBuf
+			var stderr syncbuf.Buffer
 			c.Stderr = &stderr
 			if err := c.Start(); err != nil {
 				t.Fatal(err)

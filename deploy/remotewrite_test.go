@@ -1,7 +1,6 @@
 package deploy_test
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tezgah/tezgah/internal/syncbuf"
 
 	"github.com/gorilla/websocket"
 
@@ -71,7 +72,7 @@ func TestShopAgentShipsLabelledSeries(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	cmd := exec.Command(prom, "--enable-feature=agent", "--config.file="+confFile,
 		"--storage.agent.path="+filepath.Join(dir, "wal"), "--web.listen-address=127.0.0.1:0")
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -397,21 +398,4 @@ func snappyDecode(src []byte) ([]byte, error) {
 		return nil, errors.New("snappy: length mismatch")
 	}
 	return dst, nil
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

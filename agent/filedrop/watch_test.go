@@ -1,47 +1,30 @@
 package filedrop
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tezgah/tezgah/internal/syncbuf"
 
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/tezgah/tezgah/internal/testwait"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runFolder runs a folder whose notifications the test controls. The
 // files it drops have an unsupported extension, so they go to failed/
 // without asking the agent anything: where they end shows they were
 // found. (No Backend is needed for that; none is given.) The file first
 // is in inbox/ before the folder starts, so the first listing finds it.
-func runFolder(t *testing.T, rescan time.Duration, watch func(string) (<-chan fsnotify.Event, <-chan error, func(), error), first string) (*Folder, *syncBuffer) {
+func runFolder(t *testing.T, rescan time.Duration, watch func(string) (<-chan fsnotify.Event, <-chan error, func(), error), first string) (*Folder, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	f, err := New(nil, Options{Dir: t.TempDir(), StableFor: MinStableFor, Rescan: rescan,
 		Log: slog.New(slog.NewTextHandler(logs, nil)), watch: watch})
 	if err != nil {
@@ -57,7 +40,7 @@ func runFolder(t *testing.T, rescan time.Duration, watch func(string) (<-chan fs
 	return f, logs
 }
 
-func (f *Folder) waitFailed(t *testing.T, name string, within time.Duration, logs *syncBuffer) {
+func (f *Folder) waitFailed(t *testing.T, name string, within time.Duration, logs *syncbuf.Buffer) {
 	t.Helper()
 	testwait.For(t, name+" in failed/", within, func() bool {
 		_, err := os.Stat(filepath.Join(f.failed, name))
@@ -115,7 +98,7 @@ func TestRescanWithoutNotifications(t *testing.T) {
 // TestStableForFloor: a stable_for below the floor is raised to it, with
 // a warning.
 func TestStableForFloor(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	f, err := New(nil, Options{Dir: t.TempDir(), StableFor: 100 * time.Millisecond, Log: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)

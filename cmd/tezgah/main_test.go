@@ -14,10 +14,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tezgah/tezgah/internal/syncbuf"
 
 	"github.com/gorilla/websocket"
 
@@ -58,7 +59,7 @@ func TestSIGHUPReload(t *testing.T) {
 	writeConfig(t, cfg, filepath.Join(dir, "data"), ts.URL, "kasa-1")
 
 	cmd := exec.Command(bin, "run", "--config", cfg)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	cmd.Stderr = &logs
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -160,24 +161,6 @@ func TestDoctorCommand(t *testing.T) {
 	}
 }
 
-// syncBuffer collects a process's stderr while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A backup taken while the agent writes is a complete database with every
 // committed request, and restores by copying it into place.
 func TestBackupWhileRunning(t *testing.T) {
@@ -236,7 +219,7 @@ func TestServiceModeLogsAndStops(t *testing.T) {
 	cfg := filepath.Join(dir, "tezgah.toml")
 	writeConfig(t, cfg, filepath.Join(dir, "data"), "http://127.0.0.1:1", "kasa-1")
 	cmd := exec.Command(bin, "run", "--service", "--config", cfg)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	cmd.Stderr = &logs
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -298,7 +281,7 @@ func TestServiceModeFailureExitsNonZero(t *testing.T) {
 	b, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, bytes.Replace(b, []byte(`"127.0.0.1:0"`), []byte(`"`+busy.Addr().String()+`"`), 1), 0o600)
 	cmd := exec.Command(bin, "run", "--service", "--config", cfg)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -333,7 +316,7 @@ func TestInterruptSaysWhatIsLeft(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	writeConfig(t, cfg, data, ts.URL, "kasa-1")
 	cmd := exec.Command(bin, "run", "--config", cfg)
-	var stdout, logs syncBuffer
+	var stdout, logs syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
