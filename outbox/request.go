@@ -307,7 +307,7 @@ func scanRecord(row interface{ Scan(...any) error }) (*Record, error) {
 // Get returns register's request id and its latest event.
 func (s *Store) Get(ctx context.Context, register, id string) (*Record, Event, error) {
 	register = orLocal(register)
-	r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+recordCols+` FROM requests WHERE register = ? AND id = ?`, register, id))
+	r, err := scanRecord(s.queryRow(ctx, `SELECT `+recordCols+` FROM requests WHERE register = ? AND id = ?`, register, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, Event{}, ErrNotFound
 	}
@@ -316,7 +316,7 @@ func (s *Store) Get(ctx context.Context, register, id string) (*Record, Event, e
 	}
 	var seq int64
 	var body []byte
-	if err := s.db.QueryRowContext(ctx, latestEventQuery, r.N).Scan(&seq, &body); err != nil {
+	if err := s.queryRow(ctx, latestEventQuery, r.N).Scan(&seq, &body); err != nil {
 		return nil, Event{}, fmt.Errorf("outbox: get %s/%s: latest event: %w", register, id, err)
 	}
 	ev, err := decodeEvent(seq, body)
@@ -328,7 +328,7 @@ func (s *Store) Get(ctx context.Context, register, id string) (*Record, Event, e
 // a physical terminal does one thing at a time, and a refund must not
 // overtake the sale it refunds.
 func (s *Store) Head(ctx context.Context, terminal string) (*Record, error) {
-	r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+recordCols+` FROM requests
+	r, err := scanRecord(s.queryRow(ctx, `SELECT `+recordCols+` FROM requests
 		WHERE terminal = ? AND final_at IS NULL ORDER BY n LIMIT 1`, terminal))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -344,7 +344,7 @@ func (s *Store) Head(ctx context.Context, terminal string) (*Record, error) {
 // expire them on time even while the head of its queue is backing off.
 func (s *Store) NextDeadline(ctx context.Context, terminal string) (time.Time, error) {
 	var d sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT MIN(deadline) FROM requests
+	err := s.queryRow(ctx, `SELECT MIN(deadline) FROM requests
 		WHERE terminal = ? AND final_at IS NULL AND state = ? AND maybe_sent = 0 AND deadline > 0`,
 		terminal, Queued).Scan(&d)
 	if err != nil {

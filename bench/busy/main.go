@@ -58,6 +58,7 @@ type options struct {
 	terminals int
 	duration  time.Duration
 	warmup    time.Duration
+	pprof     string // directory for the agent's CPU profiles; "": none
 }
 
 func main() {
@@ -69,6 +70,7 @@ func main() {
 	flag.IntVar(&o.terminals, "terminals", 50, "iyzico terminals (one simulated device each)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each measurement runs")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before measuring, not counted")
+	flag.StringVar(&o.pprof, "pprof", "", "build the agent with its profile endpoint (tag benchpprof) and write a CPU profile of each measurement to this directory")
 	echo := flag.Bool("echo-server", false, "serve a WebSocket echo on 127.0.0.1:0 and print its address (used by the reference run)")
 	flag.Parse()
 	if *echo {
@@ -88,7 +90,11 @@ func run(o options) error {
 	}
 	defer os.RemoveAll(dir)
 	for _, b := range []string{"tezgah", "tezgah-sim"} {
-		build := exec.Command("go", "build", "-o", filepath.Join(dir, b), "./cmd/"+b)
+		args := []string{"build", "-o", filepath.Join(dir, b)}
+		if o.pprof != "" && b == "tezgah" {
+			args = append(args, "-tags", "benchpprof")
+		}
+		build := exec.Command("go", append(args, "./cmd/"+b)...)
 		build.Stderr = os.Stderr
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("build %s: %w", b, err)
@@ -117,6 +123,13 @@ func run(o options) error {
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
 		return err
 	}
+	var pprofAddr string
+	if o.pprof != "" {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return err
+		}
+		os.Setenv("TEZGAH_PPROF", pprofAddr)
+	}
 	agent, agentOut, err := start(filepath.Join(dir, "tezgah"), " listening on ", "run", "--config", cfgPath)
 	if err != nil {
 		return err
@@ -140,12 +153,16 @@ func run(o options) error {
 	if o.mode == "paced" || o.mode == "both" {
 		e := paced(echoURL, o, true)
 		fmt.Printf("reference: echo server paced %d x %.0f/s: p50 %.2f ms, p99 %.2f ms\n", o.conns, o.rate, ms(e.p(50)), ms(e.p(99)))
+		prof := profile(pprofAddr, o, "paced")
 		a := paced(wsURL, o, false)
+		prof()
 		fmt.Printf("agent paced %d x %.0f/s (%.0f/s offered): accepted %d, busy %d, other errors %d; accept p50 %.2f ms, p99 %.2f ms, max %.2f ms; results %.0f/s; %d without a result %v after the last sale\n",
 			o.conns, o.rate, float64(o.conns)*o.rate, len(a.lat), a.busy, a.errors, ms(a.p(50)), ms(a.p(99)), ms(a.p(100)), a.resultsPerSec, a.missing, resultWait)
 	}
 	if o.mode == "closed" || o.mode == "both" {
+		prof := profile(pprofAddr, o, "closed")
 		c := closed(wsURL, o)
+		prof()
 		fmt.Printf("agent closed loop %d x %d in flight: %.0f sales/s end to end (%.2fx direct), busy %d, other errors %d\n",
 			o.conns, o.inflight, c, c/direct, closedBusy.Load(), closedErrors.Load())
 	}
@@ -155,6 +172,44 @@ func run(o options) error {
 	err = agent.Wait()
 	fmt.Printf("agent stop on SIGTERM, no call in flight: %.0f ms (%v)\n", ms(time.Since(t0)), err)
 	return nil
+}
+
+// freeAddr returns a loopback address with a port free a moment ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// profile takes a CPU profile of the agent over the measured part of a
+// run that starts now, into o.pprof/name.pprof; the returned func waits
+// for it. Without -pprof it does nothing.
+func profile(addr string, o options, name string) func() {
+	if addr == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(time.Second + o.warmup) // the run's own schedule: its start and warm-up
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(o.duration.Seconds())))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "busy: profile:", err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(filepath.Join(o.pprof, name+".pprof"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "busy: profile:", err)
+			return
+		}
+		defer f.Close()
+		io.Copy(f, resp.Body)
+	}()
+	return func() { <-done }
 }
 
 // resultWait bounds how long a paced run waits for the last results.
