@@ -244,10 +244,10 @@ func outage(dir, cfg string, sim *exec.Cmd, simURL string, devices []string, o o
 					accepted.Add(1)
 				case "result":
 					finals++
-					if ev.State == "approved" {
+					if ev.State == "approved" || ev.Status == "approved" {
 						approved.Add(1)
 					} else if other.Add(1) <= 3 {
-						fmt.Fprintln(os.Stderr, "busy: outage: result:", ev.State)
+						fmt.Fprintln(os.Stderr, "busy: outage: result:", ev.State, ev.Status)
 					}
 					lastResult.Store(time.Now().UnixNano())
 				case "error":
