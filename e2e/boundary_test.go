@@ -442,7 +442,7 @@ func TestOverloadAnswersBusyAtOnce(t *testing.T) {
 }
 
 func overload(t *testing.T, perTerminal int, reason string) {
-	const bound = 100 * time.Millisecond
+	const bound = 10 * time.Millisecond // the least allowed: the load must pass it on a fast machine too
 	url, _, _ := boundaryAgent(t, iyzicosim.Options{}, func(c *config.Config) {
 		c.Agent.MaxAcceptWait.Duration = bound
 		c.Agent.MaxQueuedPerTerminal = perTerminal
