@@ -80,6 +80,7 @@ type Agent struct {
 
 	web       *web.Server
 	outage    *outageWatch // which providers are unreachable now (registers.go)
+	queued    queuedSums   // the sales waiting on each provider during an outage (registers.go)
 	workersUp atomic.Bool  // the dispatcher's workers are running (for /readyz)
 }
 
@@ -396,6 +397,9 @@ func (a *Agent) Submit(ctx context.Context, c protocol.Command) (outbox.Event, b
 		return outbox.Event{}, false, err
 	}
 	if !existing {
+		if c.Type == protocol.TypeSale || c.Type == protocol.TypePartialAdd {
+			a.queued.add(a.terminals[c.Terminal].Provider, c.Amount)
+		}
 		a.log.Info("accepted", "id", c.ID, "register", c.Register, "terminal", c.Terminal, "op", c.Type)
 		a.disp.Wake(c.Terminal)
 	}

@@ -78,6 +78,12 @@ type Store struct {
 	stop chan struct{}
 	done chan struct{}
 
+	// rstmts are the readers' prepared statements for the hot queries
+	// (a worker's Head and NextDeadline on every step): parsing them
+	// anew was a tenth of the agent's CPU with busy workers.
+	rmu    sync.Mutex // guards rstmts
+	rstmts map[string]*sql.Stmt
+
 	// inflight counts operations submitted and not yet committed;
 	// waited and commitTook are the recent wait of an operation and time
 	// of a commit, in ns (load.go).
@@ -149,6 +155,7 @@ func Open(path string, opts Options) (*Store, error) {
 		now: opts.Now, rand: opts.Rand, log: opts.Log,
 		ops:       make(chan *op, 1024),
 		stmts:     map[string]*sql.Stmt{},
+		rstmts:    map[string]*sql.Stmt{},
 		toPrepare: map[string]bool{},
 		maxBatch:  opts.MaxBatch,
 		stop:      make(chan struct{}),
@@ -196,7 +203,29 @@ func (s *Store) closeDBs() error {
 	for _, st := range s.stmts {
 		st.Close()
 	}
+	s.rmu.Lock()
+	for _, st := range s.rstmts {
+		st.Close()
+	}
+	s.rmu.Unlock()
 	return errors.Join(s.db.Close(), s.wdb.Close())
+}
+
+// queryRow runs q on the readers through its prepared statement,
+// prepared at first use.
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	s.rmu.Lock()
+	st, ok := s.rstmts[q]
+	if !ok {
+		var err error
+		if st, err = s.db.PrepareContext(ctx, q); err != nil {
+			s.rmu.Unlock()
+			return s.db.QueryRowContext(ctx, q, args...) // carries the error, or works unprepared
+		}
+		s.rstmts[q] = st
+	}
+	s.rmu.Unlock()
+	return st.QueryRowContext(ctx, args...)
 }
 
 // An op is one unit of work for the writer: it runs in the group's

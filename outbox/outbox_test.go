@@ -635,3 +635,72 @@ func TestFailedEventLeavesNoSeqGap(t *testing.T) {
 		t.Fatalf("events = %+v, %v; want accepted at 1, the second op's event at 2", evs, err)
 	}
 }
+
+// FinishNext begins the terminal's next request in the commit that
+// finishes the one before, but only one that can be sent at once
+// without asking the provider first; anything else is left to the
+// worker's step, unchanged.
+func TestFinishNextBeginsOnlyWhatCanBeSentAtOnce(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.UnixMilli(1_000_000)}
+	yes := func() bool { return true }
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, s *Store, next *Record) // the next request, before the first finishes
+		begin func() bool
+		want  bool
+	}{
+		{"queued, never sent", func(*testing.T, *Store, *Record) {}, yes, true},
+		{"the worker says no", func(*testing.T, *Store, *Record) {}, func() bool { return false }, false},
+		{"may have been sent: query first", func(t *testing.T, s *Store, r *Record) {
+			r.MaybeSent = true
+			if _, err := s.Defer(ctx, r, Unknown, time.Time{}, "timeout"); err != nil {
+				t.Fatal(err)
+			}
+		}, yes, false},
+		{"retry time not reached", func(t *testing.T, s *Store, r *Record) {
+			if _, err := s.Defer(ctx, r, Queued, c.Now().Add(time.Minute), "unavailable"); err != nil {
+				t.Fatal(err)
+			}
+		}, yes, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTest(t, "", c)
+			for _, id := range []string{"A", "B"} {
+				if _, _, err := s.Accept(ctx, sale(id, "k")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a, _ := s.Head(ctx, "k")
+			if _, err := s.Begin(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			rb, _, err := s.Get(ctx, Local, "B")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.setup(t, s, rb)
+			before, _, _ := s.Get(ctx, Local, "B")
+			ev, next, err := s.FinishNext(ctx, a, Approved, []byte(`{}`), c.Now(), tc.begin)
+			if err != nil || ev.Type != EventResult || ev.ID != "A" {
+				t.Fatalf("FinishNext = %+v, %v", ev, err)
+			}
+			after, last, _ := s.Get(ctx, Local, "B")
+			if !tc.want {
+				if next != nil || after.State != before.State || after.Attempts != before.Attempts {
+					t.Fatalf("next %+v; B went from %s/%d to %s/%d", next, before.State, before.Attempts, after.State, after.Attempts)
+				}
+				return
+			}
+			// Begun exactly as Begin would: durable "sending", attempt 1,
+			// maybe sent, its event right after A's result.
+			if next == nil || next.ID != "B" || next.State != Sending || next.Attempts != 1 || !next.MaybeSent {
+				t.Fatalf("next = %+v", next)
+			}
+			if after.State != Sending || after.Attempts != 1 || !after.MaybeSent || last.State != Sending || last.Seq != ev.Seq+1 {
+				t.Fatalf("stored B = %+v, last event %+v (result seq %d)", after, last, ev.Seq)
+			}
+		})
+	}
+}

@@ -307,7 +307,7 @@ func scanRecord(row interface{ Scan(...any) error }) (*Record, error) {
 // Get returns register's request id and its latest event.
 func (s *Store) Get(ctx context.Context, register, id string) (*Record, Event, error) {
 	register = orLocal(register)
-	r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+recordCols+` FROM requests WHERE register = ? AND id = ?`, register, id))
+	r, err := scanRecord(s.queryRow(ctx, `SELECT `+recordCols+` FROM requests WHERE register = ? AND id = ?`, register, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, Event{}, ErrNotFound
 	}
@@ -316,20 +316,22 @@ func (s *Store) Get(ctx context.Context, register, id string) (*Record, Event, e
 	}
 	var seq int64
 	var body []byte
-	if err := s.db.QueryRowContext(ctx, latestEventQuery, r.N).Scan(&seq, &body); err != nil {
+	if err := s.queryRow(ctx, latestEventQuery, r.N).Scan(&seq, &body); err != nil {
 		return nil, Event{}, fmt.Errorf("outbox: get %s/%s: latest event: %w", register, id, err)
 	}
 	ev, err := decodeEvent(seq, body)
 	return r, ev, err
 }
 
+const headQuery = `SELECT ` + recordCols + ` FROM requests
+	WHERE terminal = ? AND final_at IS NULL ORDER BY n LIMIT 1`
+
 // Head returns the oldest pending request of terminal, or nil if there is
 // none. Requests of one terminal are handled strictly in arrival order:
 // a physical terminal does one thing at a time, and a refund must not
 // overtake the sale it refunds.
 func (s *Store) Head(ctx context.Context, terminal string) (*Record, error) {
-	r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+recordCols+` FROM requests
-		WHERE terminal = ? AND final_at IS NULL ORDER BY n LIMIT 1`, terminal))
+	r, err := scanRecord(s.queryRow(ctx, headQuery, terminal))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -344,7 +346,7 @@ func (s *Store) Head(ctx context.Context, terminal string) (*Record, error) {
 // expire them on time even while the head of its queue is backing off.
 func (s *Store) NextDeadline(ctx context.Context, terminal string) (time.Time, error) {
 	var d sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT MIN(deadline) FROM requests
+	err := s.queryRow(ctx, `SELECT MIN(deadline) FROM requests
 		WHERE terminal = ? AND final_at IS NULL AND state = ? AND maybe_sent = 0 AND deadline > 0`,
 		terminal, Queued).Scan(&d)
 	if err != nil {
@@ -472,6 +474,55 @@ func (s *Store) Finish(ctx context.Context, r *Record, state State, result []byt
 	}
 	r.State, r.Result = state, result
 	return evs[0], nil
+}
+
+// FinishNext is Finish, and in the same transaction begins the
+// terminal's next request when it can be sent at once without asking
+// the provider anything first: queued, never possibly sent, not waiting
+// for a retry time (at now) or for an original sale, and not past its
+// deadline; and only if begin, asked inside the transaction, still
+// says so (the worker is not stopping, its provider is not paused). It
+// returns that request, begun as Begin would have (attempt n+1, maybe
+// sent, durable before the call), or nil. The worker then waits for one
+// commit per sale instead of two, and reads nothing between them.
+func (s *Store) FinishNext(ctx context.Context, r *Record, state State, result []byte, now time.Time, begin func() bool) (Event, *Record, error) {
+	if !state.Final() {
+		return Event{}, nil, fmt.Errorf("outbox: finish %s: %q is not final", r.ID, state)
+	}
+	var next *Record
+	evs, err := s.do(ctx, func(w *wtx) error {
+		next = nil // the op may run twice (commit)
+		if err := w.finish(r.N, r.Register, r.ID, r.Terminal, r.Attempts, state, result, ""); err != nil {
+			return err
+		}
+		if !begin() {
+			return nil
+		}
+		n, err := scanRecord(w.queryRow(headQuery, r.Terminal))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("outbox: finish %s: next: %w", r.ID, err)
+		}
+		if n.State != Queued || n.MaybeSent || n.OriginalID != "" || n.NextAt.After(now) ||
+			(!n.Deadline.IsZero() && !now.Before(n.Deadline)) {
+			return nil // the worker's own step decides
+		}
+		if _, err := w.exec(`UPDATE requests SET state = ?, attempts = attempts + 1, maybe_sent = 1, updated_at = ? WHERE n = ?`,
+			Sending, w.now.UnixMilli(), n.N); err != nil {
+			return fmt.Errorf("outbox: begin %s: %w", n.ID, err)
+		}
+		w.event(Event{ID: n.ID, Register: n.Register, Terminal: n.Terminal, Type: EventState, State: Sending, Attempt: n.Attempts + 1, n: n.N})
+		n.State, n.Attempts, n.MaybeSent = Sending, n.Attempts+1, true
+		next = n
+		return nil
+	})
+	if err != nil {
+		return Event{}, nil, err
+	}
+	r.State, r.Result = state, result
+	return evs[0], next, nil
 }
 
 // finish ends request n (register's id).

@@ -140,7 +140,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // LastResult returns terminal's most recently finished request, or nil.
 func (s *Store) LastResult(ctx context.Context, terminal string) (*Record, error) {
-	r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+recordCols+` FROM requests
+	r, err := scanRecord(s.queryRow(ctx, `SELECT `+recordCols+` FROM requests
 		WHERE final_at IS NOT NULL AND terminal = ? ORDER BY final_at DESC LIMIT 1`, terminal))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil

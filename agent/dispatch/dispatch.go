@@ -326,6 +326,9 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 		return err
 	}
 	prov := d.provider(w.term.Provider)
+	if prov == nil { // the terminal was removed by a reload; its worker is stopping
+		return fmt.Errorf("dispatch: terminal %s: no provider %q", w.term.Name, w.term.Provider)
+	}
 
 	if r.MaybeSent {
 		start := time.Now()
@@ -369,13 +372,58 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 		}
 		return err
 	}
-	start := time.Now()
-	log.Debug("sending", "attempt", r.Attempts)
-	res, err := prov.Send(w.calls, *req)
-	d.obs.Call(w.term.Provider, w.term.Name, "send", time.Since(start), err)
-	if err == nil {
-		return w.finish(sctx, r, res, log)
+	return w.send(ctx, prov, r, req, log)
+}
+
+// send makes the call r was begun for. While calls succeed it goes on
+// with the terminal's next request, begun in the commit that finishes
+// the one before (outbox.FinishNext), without a step in between.
+func (w *worker) send(ctx context.Context, prov bridge.Provider, r *outbox.Record, req *bridge.Request, log *slog.Logger) error {
+	d := w.d
+	sctx := context.WithoutCancel(ctx)
+	for {
+		start := time.Now()
+		log.Debug("sending", "attempt", r.Attempts)
+		res, err := prov.Send(w.calls, *req)
+		d.obs.Call(w.term.Provider, w.term.Name, "send", time.Since(start), err)
+		if err != nil {
+			return w.sendFailed(sctx, r, err, log)
+		}
+		next, err := w.finishNext(sctx, r, res, log, func() bool {
+			// Asked inside the commit: a begun request is called at
+			// once, so none is begun while stopping or paused, or
+			// after a reload took the provider away (the next one is
+			// then the reloaded provider's, as after a step).
+			if ctx.Err() != nil || w.calls.Err() != nil || d.gate(w.term.Provider).After(d.now()) {
+				return false
+			}
+			prov = d.provider(w.term.Provider)
+			return prov != nil
+		})
+		if err != nil || next == nil {
+			return err
+		}
+		r = next
+		w.head, w.tries = r.N, 0
+		log = d.log.With("id", r.ID, "terminal", w.term.Name, "op", r.Op, "reference", r.Reference)
+		var final *bridge.Result
+		req, final, err = w.request(ctx, r)
+		switch {
+		case err != nil:
+			return err // r stays sending: the next step asks the provider before anything
+		case final != nil:
+			return w.finish(sctx, r, *final, log)
+		case req == nil:
+			return nil // cannot happen (FinishNext begins no refund); the next step queries
+		}
 	}
+}
+
+// sendFailed records a send that did not finish: r waits for its next
+// try, queued if the call never left, unknown (to be queried) if it may
+// have reached the provider.
+func (w *worker) sendFailed(ctx context.Context, r *outbox.Record, err error, log *slog.Logger) error {
+	d := w.d
 	w.tries++
 	kind := bridge.KindOf(err)
 	state := outbox.Unknown
@@ -391,7 +439,7 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 	}
 	log.Warn("send did not finish", "attempt", r.Attempts, "kind", kind, "err", err, "retry_in", wait)
 	d.obs.Retry(w.term.Provider, w.term.Name, bridge.CodeOf(err), d.now().Add(wait))
-	_, err = d.store.Defer(sctx, r, state, d.now().Add(wait), bridge.CodeOf(err))
+	_, err = d.store.Defer(ctx, r, state, d.now().Add(wait), bridge.CodeOf(err))
 	return err
 }
 
@@ -404,6 +452,13 @@ func (w *worker) gateOn(err error) {
 }
 
 func (w *worker) finish(ctx context.Context, r *outbox.Record, res bridge.Result, log *slog.Logger) error {
+	_, err := w.finishNext(ctx, r, res, log, nil)
+	return err
+}
+
+// finishNext records r's result; with begin, it also begins the
+// terminal's next request when it can be sent at once, and returns it.
+func (w *worker) finishNext(ctx context.Context, r *outbox.Record, res bridge.Result, log *slog.Logger, begin func() bool) (*outbox.Record, error) {
 	state := outbox.Failed
 	switch res.Status {
 	case bridge.Approved:
@@ -417,16 +472,22 @@ func (w *worker) finish(ctx context.Context, r *outbox.Record, res bridge.Result
 	}
 	body, err := json.Marshal(res)
 	if err != nil {
-		return fmt.Errorf("dispatch: result of %s: %w", r.ID, err)
+		return nil, fmt.Errorf("dispatch: result of %s: %w", r.ID, err)
 	}
-	if _, err := w.d.store.Finish(ctx, r, state, body); err != nil {
+	var next *outbox.Record
+	if begin == nil {
+		_, err = w.d.store.Finish(ctx, r, state, body)
+	} else {
+		_, next, err = w.d.store.FinishNext(ctx, r, state, body, w.d.now(), begin)
+	}
+	if err != nil {
 		if errors.Is(err, outbox.ErrStale) {
-			return nil
+			return nil, nil
 		}
-		return err
+		return nil, err
 	}
 	log.Info("finished", "status", state, "code", res.Code)
-	return nil
+	return next, nil
 }
 
 // request builds the provider request for r. It returns a final result

@@ -398,6 +398,11 @@ type conn struct {
 	wake  chan struct{}  // signalled when queue grows
 
 	calls chan struct{} // semaphore of calls in flight
+
+	// closing is set by the reader before it sends a close frame of its
+	// own and reads what the register still sends (closeDraining): the
+	// writer then leaves closing the socket to the reader.
+	closing atomic.Bool
 }
 
 func (c *conn) stop() {
@@ -460,7 +465,7 @@ func (c *conn) reader() {
 	// fatal; one over hardCap closes the connection (counted here rather
 	// than with SetReadLimit, whose close frame carries no reason).
 	hardCap := 16 * c.s.opts.MaxFrameBytes
-	refused := 0 // commands refused by the rate limit in a row
+	var flood floodWindow // commands refused by the rate limit lately
 	var buf bytes.Buffer
 	c.ws.SetReadDeadline(time.Now().Add(wait))
 	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(wait)) })
@@ -504,7 +509,7 @@ func (c *conn) reader() {
 			}
 			if int64(len(data))+n > hardCap {
 				c.log.Warn("frame over the hard limit; closing", "code", CodeFrameTooLarge, "limit", hardCap)
-				closeWith(c.ws, websocket.CloseMessageTooBig, closeReason(CodeFrameTooLarge,
+				c.closeDraining(websocket.CloseMessageTooBig, closeReason(CodeFrameTooLarge,
 					"frame over %d bytes; commands are at most %d", hardCap, c.s.opts.MaxFrameBytes))
 				return
 			}
@@ -517,21 +522,72 @@ func (c *conn) reader() {
 			continue
 		}
 		if !c.allow() {
-			if refused++; refused > c.s.opts.Burst {
+			if flood.refuse(time.Now(), c.s.opts.Burst) {
 				// The register ignores rate_limited errors: stop
 				// answering each frame and let it reconnect slower.
+				// Counted over a window, not in a row: a steady
+				// flooder gets one command through per refill.
 				c.log.Warn("command flood; closing", "code", CodeRateLimited)
-				closeWith(c.ws, websocket.ClosePolicyViolation, closeReason(CodeRateLimited,
-					"%d commands refused in a row; at most %.0f per second", refused-1, c.s.opts.Rate))
+				c.closeDraining(websocket.ClosePolicyViolation, closeReason(CodeRateLimited,
+					"over %d commands refused within %v; at most %.0f per second", c.s.opts.Burst, floodSpan, c.s.opts.Rate))
 				return
 			}
 			c.send(protocol.ErrorEvent(peekID(data), protocol.Errorf(protocol.CodeRateLimited, "",
 				"more than %.0f commands per second; nothing was stored, send it again", c.s.opts.Rate)))
 			continue
 		}
-		refused = 0
 		c.handle(ctx, data)
 	}
+}
+
+// floodSpan is the window over which refused commands are counted: more
+// than Burst refusals within it close the connection.
+const floodSpan = 5 * time.Second
+
+// floodWindow remembers the times of a connection's last refusals, up to
+// Burst+1 of them (allocated at the first refusal: most connections never
+// have one). Reader goroutine only.
+type floodWindow struct {
+	at   []time.Time // ring buffer
+	next int
+}
+
+// refuse records a refusal at now and reports whether more than burst
+// fell within floodSpan.
+func (f *floodWindow) refuse(now time.Time, burst int) bool {
+	if f.at == nil {
+		f.at = make([]time.Time, burst+1)
+	}
+	f.at[f.next] = now
+	f.next = (f.next + 1) % len(f.at)
+	// f.at[f.next] is now the oldest of the last burst+1 refusals (zero
+	// while fewer have been recorded).
+	oldest := f.at[f.next]
+	return !oldest.IsZero() && now.Sub(oldest) <= floodSpan
+}
+
+// closeDrainWait bounds how long a closing connection keeps reading what
+// the register still sends before its close frame.
+const closeDrainWait = 2 * time.Second
+
+// closeDraining closes the connection so that the register reads the
+// close frame: it sends it, then reads and discards the register's
+// frames until the register's own close frame (or closeDrainWait), and
+// only then closes the socket. Closing with the register's frames unread
+// makes the kernel reset the connection, and the register would see the
+// reset (1006) instead of the reason. Reader goroutine only.
+func (c *conn) closeDraining(code int, reason string) {
+	c.closing.Store(true)
+	c.stop() // the writer stops writing events, and leaves the socket to us
+	deadline := time.Now().Add(closeDrainWait)
+	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), deadline)
+	c.ws.SetReadDeadline(deadline)
+	for {
+		if _, _, err := c.ws.NextReader(); err != nil {
+			break // the register's close frame, the deadline or a reset
+		}
+	}
+	c.ws.Close()
 }
 
 // peekID finds the id of a command that failed to decode, so the error
@@ -651,7 +707,9 @@ func (c *conn) writer(cursor int64) {
 	defer func() {
 		c.stop()
 		c.unwatchAll()
-		c.ws.Close()
+		if !c.closing.Load() {
+			c.ws.Close() // unblocks the reader
+		}
 		// The slot goes back before the connection leaves Conns, so
 		// whoever sees the count drop can connect again at once.
 		c.s.release(c.ip, c.cl)
@@ -709,6 +767,9 @@ func (c *conn) writer(cursor int64) {
 		}
 		select {
 		case <-c.done:
+			if c.closing.Load() {
+				return // the reader has sent its own close frame
+			}
 			c.ws.WriteControl(websocket.CloseMessage,
 				websocket.FormatCloseMessage(websocket.CloseGoingAway, "agent shutting down"), time.Now().Add(time.Second))
 			return

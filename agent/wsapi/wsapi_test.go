@@ -369,3 +369,106 @@ func wire(t testing.TB) *wireschema.Schema {
 	}
 	return s
 }
+
+// flood sends pings on c every interval (0: as fast as it can) until
+// the connection fails, and returns the error that ended reading it.
+func flood(t *testing.T, c *websocket.Conn, interval time.Duration, wait time.Duration) error {
+	t.Helper()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		var tick <-chan time.Time
+		if interval > 0 {
+			tk := time.NewTicker(interval)
+			defer tk.Stop()
+			tick = tk.C
+		}
+		for {
+			if tick != nil {
+				select {
+				case <-tick:
+				case <-stop:
+					return
+				}
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if c.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)) != nil {
+				return
+			}
+		}
+	}()
+	c.SetReadDeadline(time.Now().Add(wait))
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			return err
+		}
+	}
+}
+
+// A flooder is told why it is disconnected: the close frame 1008
+// rate_limited reaches it, not a reset (1006), every time. This one
+// writes a burst before reading anything, so when the agent closes,
+// frames are still unread on both sides: closing then would reset the
+// connection and drop the agent's unsent frames, the close frame with
+// them.
+func TestFloodGetsCloseFrame(t *testing.T) {
+	ts, _ := serve(t, Options{Rate: 1, Burst: 1000})
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/v1/ws"
+	for i := range 10 {
+		c, _, err := websocket.DefaultDialer.Dial(url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3000 {
+			if err := c.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)); err != nil {
+				break
+			}
+		}
+		err = flood(t, c, 0, 30*time.Second)
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation || !strings.HasPrefix(ce.Text, CodeRateLimited+":") {
+			t.Fatalf("try %d: flooder got %v, want close 1008 %s", i+1, err, CodeRateLimited)
+		}
+		c.Close()
+	}
+}
+
+// A steady flooder at ~9 times the rate gets one command through per
+// refill; it is still disconnected, within the refusal window.
+func TestSteadyFlooderDisconnected(t *testing.T) {
+	ts, _ := serve(t, Options{Rate: 20, Burst: 20})
+	c := dial(t, ts, nil)
+	start := time.Now()
+	err := flood(t, c, time.Second/180, 30*time.Second)
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation || !strings.HasPrefix(ce.Text, CodeRateLimited+":") {
+		t.Fatalf("steady flooder got %v after %v, want close 1008 %s", err, time.Since(start), CodeRateLimited)
+	}
+	// The burst lasts ~0.1 s, then over 20 refusals come within ~0.15 s;
+	// the window (5 s) is the bound, with room for a loaded machine.
+	if d := time.Since(start); d > floodSpan+5*time.Second {
+		t.Fatalf("disconnected after %v", d)
+	}
+}
+
+func TestFloodWindow(t *testing.T) {
+	var f floodWindow
+	t0 := time.Unix(1000, 0)
+	// One refusal a second never adds up to more than 3 within 5 s.
+	for i := range 20 {
+		if f.refuse(t0.Add(time.Duration(i)*1100*time.Millisecond), 5) {
+			t.Fatalf("refusal %d at 1.1/s closed", i)
+		}
+	}
+	var g floodWindow
+	for i := range 6 {
+		closed := g.refuse(t0.Add(time.Duration(i)*100*time.Millisecond), 5)
+		if closed != (i == 5) {
+			t.Fatalf("refusal %d: closed=%v", i, closed)
+		}
+	}
+}

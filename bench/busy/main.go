@@ -44,6 +44,7 @@ import (
 	"github.com/gorilla/websocket"
 	_ "modernc.org/sqlite"
 
+	"github.com/tezgah/tezgah/agent"
 	"github.com/tezgah/tezgah/bridge"
 	"github.com/tezgah/tezgah/bridge/iyzico"
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
@@ -58,6 +59,8 @@ type options struct {
 	terminals int
 	duration  time.Duration
 	warmup    time.Duration
+	pprof     string // directory for the agent's CPU profiles; "": none
+	outage    int    // sales queued during an outage, then drained; 0: none
 }
 
 func main() {
@@ -69,6 +72,8 @@ func main() {
 	flag.IntVar(&o.terminals, "terminals", 50, "iyzico terminals (one simulated device each)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each measurement runs")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before measuring, not counted")
+	flag.StringVar(&o.pprof, "pprof", "", "build the agent with its profile endpoint (tag benchpprof) and write a CPU profile of each measurement to this directory")
+	flag.IntVar(&o.outage, "outage", 10000, "sales queued while the simulator is down, then drained (0: skip)")
 	echo := flag.Bool("echo-server", false, "serve a WebSocket echo on 127.0.0.1:0 and print its address (used by the reference run)")
 	flag.Parse()
 	if *echo {
@@ -88,7 +93,11 @@ func run(o options) error {
 	}
 	defer os.RemoveAll(dir)
 	for _, b := range []string{"tezgah", "tezgah-sim"} {
-		build := exec.Command("go", "build", "-o", filepath.Join(dir, b), "./cmd/"+b)
+		args := []string{"build", "-o", filepath.Join(dir, b)}
+		if o.pprof != "" && b == "tezgah" {
+			args = append(args, "-tags", "benchpprof")
+		}
+		build := exec.Command("go", append(args, "./cmd/"+b)...)
 		build.Stderr = os.Stderr
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("build %s: %w", b, err)
@@ -117,6 +126,13 @@ func run(o options) error {
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
 		return err
 	}
+	var pprofAddr string
+	if o.pprof != "" {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return err
+		}
+		os.Setenv("TEZGAH_PPROF", pprofAddr)
+	}
 	agent, agentOut, err := start(filepath.Join(dir, "tezgah"), " listening on ", "run", "--config", cfgPath)
 	if err != nil {
 		return err
@@ -140,21 +156,245 @@ func run(o options) error {
 	if o.mode == "paced" || o.mode == "both" {
 		e := paced(echoURL, o, true)
 		fmt.Printf("reference: echo server paced %d x %.0f/s: p50 %.2f ms, p99 %.2f ms\n", o.conns, o.rate, ms(e.p(50)), ms(e.p(99)))
+		prof := profile(pprofAddr, o, "paced")
+		cpu := cpuNow(agent, sim)
 		a := paced(wsURL, o, false)
+		cpuUse := cpu.since()
+		prof()
 		fmt.Printf("agent paced %d x %.0f/s (%.0f/s offered): accepted %d, busy %d, other errors %d; accept p50 %.2f ms, p99 %.2f ms, max %.2f ms; results %.0f/s; %d without a result %v after the last sale\n",
 			o.conns, o.rate, float64(o.conns)*o.rate, len(a.lat), a.busy, a.errors, ms(a.p(50)), ms(a.p(99)), ms(a.p(100)), a.resultsPerSec, a.missing, resultWait)
+		fmt.Printf("  CPU: %s\n", cpuUse)
 	}
 	if o.mode == "closed" || o.mode == "both" {
+		prof := profile(pprofAddr, o, "closed")
+		cpu := cpuNow(agent, sim)
 		c := closed(wsURL, o)
+		cpuUse := cpu.since()
+		prof()
 		fmt.Printf("agent closed loop %d x %d in flight: %.0f sales/s end to end (%.2fx direct), busy %d, other errors %d\n",
 			o.conns, o.inflight, c, c/direct, closedBusy.Load(), closedErrors.Load())
+		fmt.Printf("  CPU: %s\n", cpuUse)
 	}
 
 	t0 := time.Now()
 	agent.Process.Signal(syscall.SIGTERM)
 	err = agent.Wait()
 	fmt.Printf("agent stop on SIGTERM, no call in flight: %.0f ms (%v)\n", ms(time.Since(t0)), err)
+	restart(dir, cfgPath)
+	if o.outage > 0 {
+		outage(dir, cfg.String(), sim, simURL, devices, o)
+	}
 	return nil
+}
+
+// outage stops the simulator, queues o.outage sales on a fresh agent
+// (its own outbox; max_queued_per_terminal lifted so they all fit), starts
+// the simulator again on the same address and times the drain: from the
+// provider being back to the last result.
+func outage(dir, cfg string, sim *exec.Cmd, simURL string, devices []string, o options) {
+	cfg = strings.Replace(cfg, filepath.Join(dir, "data"), filepath.Join(dir, "data-outage"), 1)
+	cfg = strings.Replace(cfg, "[agent]\n", "[agent]\nmax_queued_per_terminal = 1000000\n", 1)
+	cfgPath := filepath.Join(dir, "outage.toml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, "busy: outage:", err)
+		return
+	}
+	a, out, err := start(filepath.Join(dir, "tezgah"), " listening on ", "run", "--config", cfgPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "busy: outage:", err)
+		return
+	}
+	defer stop(a)
+	stop(sim)
+	conns := min(o.conns, 50) // 200 sales each: within the rate limit's burst
+	var wg sync.WaitGroup
+	var accepted, approved, other, refused atomic.Int64
+	var lastResult atomic.Int64 // unix ns
+	allAccepted := make(chan struct{}, conns)
+	for n := range conns {
+		c, err := dial(strings.Fields(out)[0], n)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "busy: outage: dial:", err)
+			return
+		}
+		per := o.outage / conns
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			for i := range per {
+				msg := fmt.Sprintf(`{"type":"sale","id":"o%03d-%07d","terminal":"t%02d","amount":"1.00","expires_in":3600}`, n, i, 1+(n+i)%o.terminals)
+				if c.WriteMessage(websocket.TextMessage, []byte(msg)) != nil {
+					return
+				}
+			}
+			acc, finals := 0, 0
+			c.SetReadDeadline(time.Now().Add(5 * time.Minute))
+			for finals < per {
+				var ev struct {
+					event
+					State string `json:"state"`
+				}
+				if err := c.ReadJSON(&ev); err != nil {
+					fmt.Fprintf(os.Stderr, "busy: outage: connection %d: %d of %d answered: %v\n", n, acc, per, err)
+					return
+				}
+				switch ev.Type {
+				case "accepted":
+					accepted.Add(1)
+				case "result":
+					finals++
+					if ev.State == "approved" || ev.Status == "approved" {
+						approved.Add(1)
+					} else if other.Add(1) <= 3 {
+						fmt.Fprintln(os.Stderr, "busy: outage: result:", ev.State, ev.Status)
+					}
+					lastResult.Store(time.Now().UnixNano())
+				case "error":
+					finals++
+					refused.Add(1)
+					if ev.Error != nil && refused.Load() <= 3 {
+						fmt.Fprintln(os.Stderr, "busy: outage: refused:", ev.Error.Code)
+					}
+				}
+				if ev.Type == "accepted" || ev.Type == "error" {
+					if acc++; acc == per {
+						allAccepted <- struct{}{}
+					}
+				}
+			}
+		}()
+	}
+	timeout := time.After(2 * time.Minute)
+	for range conns {
+		select {
+		case <-allAccepted:
+		case <-timeout:
+			fmt.Fprintf(os.Stderr, "busy: outage: not every sale answered: %d accepted, %d refused\n", accepted.Load(), refused.Load())
+			return
+		}
+	}
+	host := strings.TrimPrefix(simURL, "http://")
+	back, _, err := start(filepath.Join(dir, "tezgah-sim"), "simulator listening on ",
+		"--listen", host, "--latency", "0", "--devices", strings.Join(devices, ","))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "busy: outage: simulator again:", err)
+		return
+	}
+	defer stop(back)
+	t0 := time.Now()
+	wg.Wait()
+	fmt.Printf("outage: %d sales accepted while the provider was down (%d refused); drained %.1f s after it came back: %d approved, %d other results\n",
+		accepted.Load(), refused.Load(), time.Unix(0, lastResult.Load()).Sub(t0).Seconds(), approved.Load(), other.Load())
+}
+
+// restart starts the agent again on the outbox the runs filled and times
+// it from exec to the answer of a "status" command.
+func restart(dir, cfgPath string) {
+	rows := 0
+	if db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "data", agent.DBFile)+"?mode=ro"); err == nil {
+		var r, e int
+		db.QueryRow(`SELECT (SELECT COUNT(*) FROM requests), (SELECT COUNT(*) FROM events)`).Scan(&r, &e)
+		rows = r + e
+		db.Close()
+	}
+	t0 := time.Now()
+	a, out, err := start(filepath.Join(dir, "tezgah"), " listening on ", "run", "--config", cfgPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "busy: restart:", err)
+		return
+	}
+	defer stop(a)
+	c, err := dial(strings.Fields(out)[0], 0)
+	if err == nil {
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if err = c.WriteMessage(websocket.TextMessage, []byte(`{"type":"status"}`)); err == nil {
+			var ev event
+			for err == nil && ev.Type != "status" {
+				err = c.ReadJSON(&ev)
+			}
+		}
+	}
+	fmt.Printf("agent restart with %d rows (requests and events) to answering status: %.0f ms (%v)\n", rows, ms(time.Since(t0)), err)
+}
+
+// cpuMark is the CPU time used so far by the agent, the simulator and
+// this program, to show who had the machine's cores during a run.
+type cpuMark struct {
+	at               time.Time
+	pids             [3]int
+	agent, sim, busy float64
+}
+
+func cpuNow(agent, sim *exec.Cmd) cpuMark {
+	m := cpuMark{at: time.Now(), pids: [3]int{agent.Process.Pid, sim.Process.Pid, os.Getpid()}}
+	m.agent, m.sim, m.busy = cpuSecs(m.pids[0]), cpuSecs(m.pids[1]), cpuSecs(m.pids[2])
+	return m
+}
+
+// since formats the CPU used since m as a share of one core.
+func (m cpuMark) since() string {
+	wall := time.Since(m.at).Seconds()
+	pct := func(pid int, before float64) float64 { return 100 * (cpuSecs(pid) - before) / wall }
+	return fmt.Sprintf("agent %.0f%%, simulator %.0f%%, load generator %.0f%% of one core (%d cores)",
+		pct(m.pids[0], m.agent), pct(m.pids[1], m.sim), pct(m.pids[2], m.busy), runtime.NumCPU())
+}
+
+// cpuSecs reads a process's user+system CPU seconds from /proc.
+func cpuSecs(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th of them.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var ut, st float64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return (ut + st) / 100 // USER_HZ is 100 on Linux
+}
+
+// freeAddr returns a loopback address with a port free a moment ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// profile takes a CPU profile of the agent over the measured part of a
+// run that starts now, into o.pprof/name.pprof; the returned func waits
+// for it. Without -pprof it does nothing.
+func profile(addr string, o options, name string) func() {
+	if addr == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(time.Second + o.warmup) // the run's own schedule: its start and warm-up
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(o.duration.Seconds())))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "busy: profile:", err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(filepath.Join(o.pprof, name+".pprof"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "busy: profile:", err)
+			return
+		}
+		defer f.Close()
+		io.Copy(f, resp.Body)
+	}()
+	return func() { <-done }
 }
 
 // resultWait bounds how long a paced run waits for the last results.
