@@ -143,6 +143,9 @@ class ClientTest(Base):
             c.send({"type": "result", "id": "R1-3", "seq": 3, "status": "approved", "payment": APPROVED})
             c.send({"type": "result", "id": "R1-3", "seq": 3, "replay": True, "status": "approved",
                     "payment": APPROVED})
+            # Answered when asked: sent before, it could arrive before the
+            # test's query is waiting for it.
+            self.assertEqual(c.recv_type("query"), {"type": "query", "id": "earlier"})
             c.send({"type": "result", "id": "earlier", "seq": 2, "replay": True, "status": "approved",
                     "payment": APPROVED})
             serve_forever(c)
