@@ -141,28 +141,7 @@ func exported(t *testing.T) map[string]bool {
 	cfg.LAN.TLS = true
 	wsURL := agenttest.Run(t, cfg, agent.Options{Version: "test", Demo: true})
 	insecure := &tls.Config{InsecureSkipVerify: true} // the agent's own certificate, on loopback
-	d := websocket.Dialer{TLSClientConfig: insecure, HandshakeTimeout: 10 * time.Second}
-	c, _, err := d.Dial(wsURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.WriteJSON(map[string]string{"type": "sale", "id": "D-1", "terminal": "kasa-1", "amount": "10.00"}); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		c.SetReadDeadline(time.Now().Add(20 * time.Second))
-		var ev struct{ Type, ID, Status string }
-		if err := c.ReadJSON(&ev); err != nil {
-			t.Fatalf("waiting for the sale's result: %v", err)
-		}
-		if ev.Type == "result" && ev.ID == "D-1" {
-			break
-		}
-		if ev.Type == "error" {
-			t.Fatalf("sale refused: %+v", ev)
-		}
-	}
+	sale(t, &websocket.Dialer{TLSClientConfig: insecure, HandshakeTimeout: 10 * time.Second}, wsURL, "D-1")
 	base := "https://" + strings.TrimSuffix(strings.TrimPrefix(wsURL, "wss://"), "/v1/ws")
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: insecure}}
 	resp, err := client.Get(base + "/metrics")

@@ -37,7 +37,7 @@ func TestShopAgentShipsLabelledSeries(t *testing.T) {
 	cfg := config.Demo()
 	wsURL := agenttest.Run(t, cfg, agent.Options{Version: "test", Demo: true})
 	hostPort := strings.TrimSuffix(strings.TrimPrefix(wsURL, "ws://"), "/v1/ws")
-	sale(t, wsURL)
+	sale(t, websocket.DefaultDialer, wsURL, "RW-1")
 
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "remote-write.password")
@@ -111,16 +111,16 @@ func TestShopAgentShipsLabelledSeries(t *testing.T) {
 	}
 }
 
-// sale makes one approved sale on the demo agent, so labelled series
-// exist.
-func sale(t *testing.T, wsURL string) {
+// sale makes one approved sale on the demo agent through d, so labelled
+// series exist.
+func sale(t *testing.T, d *websocket.Dialer, wsURL, id string) {
 	t.Helper()
-	c, _, err := websocket.DefaultDialer.Dial(wsURL, nil)
+	c, _, err := d.Dial(wsURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.WriteJSON(map[string]string{"type": "sale", "id": "RW-1", "terminal": "kasa-1", "amount": "10.00"}); err != nil {
+	if err := c.WriteJSON(map[string]string{"type": "sale", "id": id, "terminal": "kasa-1", "amount": "10.00"}); err != nil {
 		t.Fatal(err)
 	}
 	for {
@@ -129,7 +129,10 @@ func sale(t *testing.T, wsURL string) {
 		if err := c.ReadJSON(&ev); err != nil {
 			t.Fatalf("waiting for the sale's result: %v", err)
 		}
-		if ev.Type == "result" && ev.ID == "RW-1" {
+		if ev.Type == "error" {
+			t.Fatalf("sale refused: %+v", ev)
+		}
+		if ev.Type == "result" && ev.ID == id {
 			if ev.Status != "approved" {
 				t.Fatalf("sale: %+v", ev)
 			}

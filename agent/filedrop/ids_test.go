@@ -1,7 +1,6 @@
 package filedrop_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -105,41 +104,10 @@ func TestNamesDifferingInCase(t *testing.T) {
 // and a function that stops the agent and waits for it.
 func runOn(t *testing.T, cfg *config.Config, dataDir string) (string, func()) {
 	t.Helper()
-	cfg.Agent.DataDir, cfg.Agent.Listen = dataDir, "127.0.0.1:0"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan string, 1)
-	a, err := agent.New(cfg, agent.Options{Version: "test", Ready: func(u string) { ready <- u }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("agent did not stop")
-		}
-	}
-	t.Cleanup(stop)
-	select {
-	case u := <-ready:
-		return u, stop
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("agent did not listen")
-	}
-	return "", stop
+	return agenttest.RunIn(t, cfg, agent.Options{Version: "test"}, dataDir)
 }
 
 // TestResumeFileOfOlderVersion: a file the version before the new ids

@@ -19,11 +19,21 @@ import (
 
 // Run runs a real agent for cfg and opts on a temp data dir and a free
 // loopback port until the test ends, and returns its WebSocket URL once it
-// listens. The test fails, never hangs: both waits have deadlines, and if
-// Run ends before listening the cleanup does not wait on it again.
+// listens.
 func Run(t testing.TB, cfg *config.Config, opts agent.Options) string {
 	t.Helper()
-	cfg.Agent.DataDir = t.TempDir()
+	url, _ := RunIn(t, cfg, opts, t.TempDir())
+	return url
+}
+
+// RunIn is Run on a data directory of the test's choosing, so a second
+// agent finds what the first stored; stop ends the agent and waits for
+// it, and may be called before the test ends (later calls do nothing).
+// The test fails, never hangs: both waits have deadlines, and if Run ends
+// before listening the cleanup does not wait on it again.
+func RunIn(t testing.TB, cfg *config.Config, opts agent.Options, dataDir string) (url string, stop func()) {
+	t.Helper()
+	cfg.Agent.DataDir = dataDir
 	cfg.Agent.Listen = "127.0.0.1:0"
 	ready := make(chan string, 1)
 	opts.Ready = func(u string) { ready <- u }
@@ -34,12 +44,13 @@ func Run(t testing.TB, cfg *config.Config, opts agent.Options) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	exited := false
-	t.Cleanup(func() {
+	stopped := false
+	stop = func() {
 		cancel()
-		if exited {
+		if stopped {
 			return
 		}
+		stopped = true
 		select {
 		case err := <-done:
 			if err != nil {
@@ -48,17 +59,18 @@ func Run(t testing.TB, cfg *config.Config, opts agent.Options) string {
 		case <-time.After(20 * time.Second):
 			t.Error("agent did not shut down")
 		}
-	})
+	}
+	t.Cleanup(stop)
 	select {
 	case u := <-ready:
-		return u
+		return u, stop
 	case err := <-done:
-		exited = true
+		stopped = true
 		t.Fatalf("agent stopped before listening: %v", err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("agent did not listen")
 	}
-	return ""
+	return "", stop
 }
 
 // IyzicoOnly points cfg (the demo config) at an iyzico simulator of the
