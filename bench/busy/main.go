@@ -61,6 +61,7 @@ type options struct {
 	warmup    time.Duration
 	pprof     string // directory for the agent's CPU profiles; "": none
 	outage    int    // sales queued during an outage, then drained; 0: none
+	burst     bool   // paced: all connections in step rather than spread out
 }
 
 func main() {
@@ -73,6 +74,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each measurement runs")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before measuring, not counted")
 	flag.StringVar(&o.pprof, "pprof", "", "build the agent with its profile endpoint (tag benchpprof) and write a CPU profile of each measurement to this directory")
+	flag.BoolVar(&o.burst, "burst", false, "paced: every connection sends at the same instants (bursts of -conns sales) instead of spread over the interval")
 	flag.IntVar(&o.outage, "outage", 10000, "sales queued while the simulator is down, then drained (0: skip)")
 	echo := flag.Bool("echo-server", false, "serve a WebSocket echo on 127.0.0.1:0 and print its address (used by the reference run)")
 	flag.Parse()
@@ -155,6 +157,7 @@ func run(o options) error {
 
 	if o.mode == "paced" || o.mode == "both" {
 		e := paced(echoURL, o, true)
+		fmt.Printf("pacing: %s\n", map[bool]string{false: "each connection at its own phase (even load)", true: "all connections in step (bursts)"}[o.burst])
 		fmt.Printf("reference: echo server paced %d x %.0f/s: p50 %.2f ms, p99 %.2f ms\n", o.conns, o.rate, ms(e.p(50)), ms(e.p(99)))
 		prof := profile(pprofAddr, o, "paced")
 		cpu := cpuNow(agent, sim)
@@ -562,8 +565,15 @@ func paced(url string, o options, echo bool) pacedResult {
 					}
 				}
 			}()
+			// Registers are independent: each starts at its own point of
+			// the interval, so the offered load is even. In step (-burst),
+			// 64 sales arrive together every interval.
+			phase := time.Duration(0)
+			if !o.burst {
+				phase = interval * time.Duration(n) / time.Duration(o.conns)
+			}
 			for i := 0; ; i++ {
-				at := begin.Add(time.Duration(i) * interval)
+				at := begin.Add(phase + time.Duration(i)*interval)
 				if !at.Before(end) {
 					break
 				}
