@@ -682,7 +682,10 @@ func TestFinishNextBeginsOnlyWhatCanBeSentAtOnce(t *testing.T) {
 			}
 			tc.setup(t, s, rb)
 			before, _, _ := s.Get(ctx, Local, "B")
-			ev, next, err := s.FinishNext(ctx, a, Approved, []byte(`{}`), c.Now(), tc.begin)
+			ev, next, drained, err := s.FinishNext(ctx, a, Approved, []byte(`{}`), c.Now(), tc.begin)
+			if drained {
+				t.Fatal("FinishNext says the terminal is drained; B is pending")
+			}
 			if err != nil || ev.Type != EventResult || ev.ID != "A" {
 				t.Fatalf("FinishNext = %+v, %v", ev, err)
 			}
@@ -700,6 +703,37 @@ func TestFinishNextBeginsOnlyWhatCanBeSentAtOnce(t *testing.T) {
 			}
 			if after.State != Sending || after.Attempts != 1 || !after.MaybeSent || last.State != Sending || last.Seq != ev.Seq+1 {
 				t.Fatalf("stored B = %+v, last event %+v (result seq %d)", after, last, ev.Seq)
+			}
+		})
+	}
+}
+
+// TestFinishNextSaysDrained: finishing a terminal's last pending request
+// says so, so its worker waits for the next wake-up without asking the
+// database again; while the worker may not begin, it is not said.
+func TestFinishNextSaysDrained(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.UnixMilli(1_000_000)}
+	for _, tc := range []struct {
+		name  string
+		begin bool
+		want  bool
+	}{{"last one", true, true}, {"the worker says no", false, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTest(t, "", c)
+			if _, _, err := s.Accept(ctx, sale("A", "k")); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := s.Accept(ctx, sale("B", "other")); err != nil {
+				t.Fatal(err)
+			}
+			a, _ := s.Head(ctx, "k")
+			if _, err := s.Begin(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			_, next, drained, err := s.FinishNext(ctx, a, Approved, []byte(`{}`), c.Now(), func() bool { return tc.begin })
+			if err != nil || next != nil || drained != tc.want {
+				t.Fatalf("FinishNext: next %+v, drained %v, err %v; want drained %v", next, drained, err, tc.want)
 			}
 		})
 	}

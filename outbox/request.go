@@ -485,13 +485,15 @@ func (s *Store) Finish(ctx context.Context, r *Record, state State, result []byt
 // returns that request, begun as Begin would have (attempt n+1, maybe
 // sent, durable before the call), or nil. The worker then waits for one
 // commit per sale instead of two, and reads nothing between them.
-func (s *Store) FinishNext(ctx context.Context, r *Record, state State, result []byte, now time.Time, begin func() bool) (Event, *Record, error) {
+// drained reports that the terminal had nothing else pending when the
+// transaction committed: the worker can wait for the next accept's
+// wake-up without asking again.
+func (s *Store) FinishNext(ctx context.Context, r *Record, state State, result []byte, now time.Time, begin func() bool) (ev Event, next *Record, drained bool, err error) {
 	if !state.Final() {
-		return Event{}, nil, fmt.Errorf("outbox: finish %s: %q is not final", r.ID, state)
+		return Event{}, nil, false, fmt.Errorf("outbox: finish %s: %q is not final", r.ID, state)
 	}
-	var next *Record
 	evs, err := s.do(ctx, func(w *wtx) error {
-		next = nil // the op may run twice (commit)
+		next, drained = nil, false // the op may run twice (commit)
 		if err := w.finish(r.N, r.Register, r.ID, r.Terminal, r.Attempts, state, result, ""); err != nil {
 			return err
 		}
@@ -500,6 +502,7 @@ func (s *Store) FinishNext(ctx context.Context, r *Record, state State, result [
 		}
 		n, err := scanRecord(w.queryRow(headQuery, r.Terminal))
 		if errors.Is(err, sql.ErrNoRows) {
+			drained = true
 			return nil
 		}
 		if err != nil {
@@ -519,10 +522,10 @@ func (s *Store) FinishNext(ctx context.Context, r *Record, state State, result [
 		return nil
 	})
 	if err != nil {
-		return Event{}, nil, err
+		return Event{}, nil, false, err
 	}
 	r.State, r.Result = state, result
-	return evs[0], next, nil
+	return evs[0], next, drained, nil
 }
 
 // finish ends request n (register's id).

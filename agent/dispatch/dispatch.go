@@ -225,6 +225,9 @@ type worker struct {
 	// for the backoff; it is reset when the head changes.
 	head  int64 // the head's arrival number: ids repeat across registers
 	tries int
+	// drained is set when a result committed with nothing else pending
+	// for the terminal (outbox.FinishNext).
+	drained bool
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -263,32 +266,21 @@ func (w *worker) run(ctx context.Context) {
 
 // step does one unit of work. It returns how long to wait before the next
 // step: 0 for at once, < 0 for until woken.
+//
+// Deadlines are looked at only when the worker is about to wait: a head
+// that can go now is sent (or, past its own deadline, expired) at once,
+// and sales behind it are expired when they come up, before anything is
+// sent for them. Asking for the earliest deadline at every step was a
+// tenth of the agent's CPU with busy workers (docs/performance.md).
 func (w *worker) step(ctx context.Context) (time.Duration, error) {
 	d := w.d
 	now := d.now()
-	deadline, err := d.store.NextDeadline(ctx, w.term.Name)
-	if err != nil {
-		return 0, err
-	}
-	if !deadline.IsZero() && !deadline.After(now) {
-		evs, err := d.store.ExpireDue(ctx, w.term.Name, now)
-		if err != nil {
-			return 0, err
-		}
-		for _, e := range evs {
-			d.log.Info("expired: its deadline passed before it could be sent; it never will be", "id", e.ID, "terminal", w.term.Name)
-		}
-		return 0, nil
-	}
 	r, err := d.store.Head(ctx, w.term.Name)
 	if err != nil {
 		return 0, err
 	}
 	if r == nil {
-		if deadline.IsZero() {
-			return -1, nil
-		}
-		return deadline.Sub(now), nil
+		return -1, nil // nothing pending, so no deadline either
 	}
 	if r.N != w.head {
 		w.head, w.tries = r.N, 0
@@ -297,14 +289,38 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 	if g := d.gate(w.term.Provider); g.After(notBefore) {
 		notBefore = g
 	}
-	if notBefore.After(now) {
-		wait := notBefore.Sub(now)
-		if !deadline.IsZero() {
-			wait = min(wait, deadline.Sub(now))
+	if !notBefore.After(now) {
+		w.drained = false
+		err := w.process(ctx, r)
+		if w.drained {
+			return -1, err // until the next accept's wake-up
 		}
-		return wait, nil
+		return 0, err
 	}
-	return 0, w.process(ctx, r)
+	// The head waits for its retry time: sales behind it must still
+	// expire on time.
+	deadline, err := d.store.NextDeadline(ctx, w.term.Name)
+	if err != nil {
+		return 0, err
+	}
+	if !deadline.IsZero() && !deadline.After(now) {
+		return 0, w.expire(ctx, now)
+	}
+	wait := notBefore.Sub(now)
+	if !deadline.IsZero() {
+		wait = min(wait, deadline.Sub(now))
+	}
+	return wait, nil
+}
+
+// expire expires the terminal's never-sent sales whose deadline has
+// passed.
+func (w *worker) expire(ctx context.Context, now time.Time) error {
+	evs, err := w.d.store.ExpireDue(ctx, w.term.Name, now)
+	for _, e := range evs {
+		w.d.log.Info("expired: its deadline passed before it could be sent; it never will be", "id", e.ID, "terminal", w.term.Name)
+	}
+	return err
 }
 
 // process moves r one step towards its final state.
@@ -362,8 +378,7 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 			return err
 		}
 	} else if protocol.Expires(r.Op) && !r.Deadline.IsZero() && !d.now().Before(r.Deadline) {
-		_, err := d.store.Finish(sctx, r, outbox.Expired, nil)
-		return err
+		return w.expire(sctx, d.now())
 	}
 
 	if _, err := d.store.Begin(sctx, r); err != nil {
@@ -389,7 +404,7 @@ func (w *worker) send(ctx context.Context, prov bridge.Provider, r *outbox.Recor
 		if err != nil {
 			return w.sendFailed(sctx, r, err, log)
 		}
-		next, err := w.finishNext(sctx, r, res, log, func() bool {
+		next, drained, err := w.finishNext(sctx, r, res, log, func() bool {
 			// Asked inside the commit: a begun request is called at
 			// once, so none is begun while stopping or paused, or
 			// after a reload took the provider away (the next one is
@@ -401,6 +416,7 @@ func (w *worker) send(ctx context.Context, prov bridge.Provider, r *outbox.Recor
 			return prov != nil
 		})
 		if err != nil || next == nil {
+			w.drained = drained
 			return err
 		}
 		r = next
@@ -452,13 +468,13 @@ func (w *worker) gateOn(err error) {
 }
 
 func (w *worker) finish(ctx context.Context, r *outbox.Record, res bridge.Result, log *slog.Logger) error {
-	_, err := w.finishNext(ctx, r, res, log, nil)
+	_, _, err := w.finishNext(ctx, r, res, log, nil)
 	return err
 }
 
 // finishNext records r's result; with begin, it also begins the
 // terminal's next request when it can be sent at once, and returns it.
-func (w *worker) finishNext(ctx context.Context, r *outbox.Record, res bridge.Result, log *slog.Logger, begin func() bool) (*outbox.Record, error) {
+func (w *worker) finishNext(ctx context.Context, r *outbox.Record, res bridge.Result, log *slog.Logger, begin func() bool) (next *outbox.Record, drained bool, err error) {
 	state := outbox.Failed
 	switch res.Status {
 	case bridge.Approved:
@@ -472,22 +488,21 @@ func (w *worker) finishNext(ctx context.Context, r *outbox.Record, res bridge.Re
 	}
 	body, err := json.Marshal(res)
 	if err != nil {
-		return nil, fmt.Errorf("dispatch: result of %s: %w", r.ID, err)
+		return nil, false, fmt.Errorf("dispatch: result of %s: %w", r.ID, err)
 	}
-	var next *outbox.Record
 	if begin == nil {
 		_, err = w.d.store.Finish(ctx, r, state, body)
 	} else {
-		_, next, err = w.d.store.FinishNext(ctx, r, state, body, w.d.now(), begin)
+		_, next, drained, err = w.d.store.FinishNext(ctx, r, state, body, w.d.now(), begin)
 	}
 	if err != nil {
 		if errors.Is(err, outbox.ErrStale) {
-			return nil, nil
+			return nil, false, nil
 		}
-		return nil, err
+		return nil, false, err
 	}
 	log.Info("finished", "status", state, "code", res.Code)
-	return next, nil
+	return next, drained, nil
 }
 
 // request builds the provider request for r. It returns a final result
