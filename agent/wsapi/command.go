@@ -127,7 +127,14 @@ func (s *Server) internal(err error, attrs ...any) *protocol.Error {
 	if errors.Is(err, outbox.ErrClosed) {
 		return protocol.Errorf(protocol.CodeShuttingDown, "", "the agent is shutting down; nothing was stored, send it again after reconnecting")
 	}
-	s.log.Error("command failed", append(attrs, "err", err)...)
+	if errors.Is(err, context.Canceled) {
+		// The register hung up (or closed the HTTP request) before the
+		// command was handed to the outbox: nothing was stored, and
+		// nobody is left to read the answer. Not the agent's failure.
+		s.log.Info("register left before its command was stored", append(attrs, "err", err)...)
+	} else {
+		s.log.Error("command failed", append(attrs, "err", err)...)
+	}
 	return protocol.Errorf(protocol.CodeUnavailable, "", "the agent could not store the command; nothing was stored, send it again")
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -469,6 +470,29 @@ func TestFloodWindow(t *testing.T) {
 		closed := g.refuse(t0.Add(time.Duration(i)*100*time.Millisecond), 5)
 		if closed != (i == 5) {
 			t.Fatalf("refusal %d: closed=%v", i, closed)
+		}
+	}
+}
+
+// TestRegisterGoneIsNotAnError: a command whose register hung up before
+// it reached the outbox is logged as information, not as the agent's
+// failure; any other failure to store stays an error.
+func TestRegisterGoneIsNotAnError(t *testing.T) {
+	var buf strings.Builder
+	s := &Server{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("outbox: %w", context.Canceled), "level=INFO"},
+		{errors.New("disk I/O error"), "level=ERROR"},
+	} {
+		buf.Reset()
+		if pe := s.internal(tc.err, "id", "R1"); pe.Code != protocol.CodeUnavailable {
+			t.Errorf("%v: code %q", tc.err, pe.Code)
+		}
+		if !strings.Contains(buf.String(), tc.want) {
+			t.Errorf("%v: logged %q, want %s", tc.err, buf.String(), tc.want)
 		}
 	}
 }
