@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,13 +75,7 @@ func (s *Server) httpSlot(w http.ResponseWriter, r *http.Request, register strin
 		writeAnswer(w, errAnswer("", protocol.Errorf(protocol.CodeShuttingDown, "", "the agent is shutting down; nothing was stored, send it again in a moment")))
 		return nil, false
 	}
-	cl := s.clients[ip]
-	if cl == nil {
-		cl = &client{bucket: s.bucketOf(ip)}
-		s.clients[ip] = cl
-	}
-	cl.conns++
-	full := cl.conns > s.opts.MaxConnsPerClient
+	cl, full := s.takeSlot(ip)
 	s.mu.Unlock()
 	release = func() { s.release(ip, cl) }
 	if full {
@@ -99,13 +94,22 @@ func (s *Server) httpSlot(w http.ResponseWriter, r *http.Request, register strin
 	return release, true
 }
 
+// methodAllowed answers 405 with how (the error's message) unless r's
+// method is one of allowed; the first is the one Allow names.
+func methodAllowed(w http.ResponseWriter, r *http.Request, how string, allowed ...string) bool {
+	if slices.Contains(allowed, r.Method) {
+		return true
+	}
+	w.Header().Set("Allow", allowed[0])
+	writeAnswer(w, answer{ev: protocol.ErrorEvent("", protocol.Errorf(protocol.CodeInvalidField, "method", "%s", how))},
+		http.StatusMethodNotAllowed)
+	return false
+}
+
 // ServeCommands serves POST /v1/commands: one command as the JSON body,
 // answered with the first event.
 func (s *Server) ServeCommands(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeAnswer(w, answer{ev: protocol.ErrorEvent("", protocol.Errorf(protocol.CodeInvalidField, "method",
-			"send commands with POST"))}, http.StatusMethodNotAllowed)
+	if !methodAllowed(w, r, "send commands with POST", http.MethodPost) {
 		return
 	}
 	register, ok := s.httpRegister(w, r)
@@ -164,10 +168,7 @@ func (s *Server) ServeCommands(w http.ResponseWriter, r *http.Request) {
 // ServeRequests serves GET /v1/requests/{id}?wait=SECONDS: the request's
 // latest event, waiting up to SECONDS for its result.
 func (s *Server) ServeRequests(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", http.MethodGet)
-		writeAnswer(w, answer{ev: protocol.ErrorEvent("", protocol.Errorf(protocol.CodeInvalidField, "method",
-			"read a request with GET"))}, http.StatusMethodNotAllowed)
+	if !methodAllowed(w, r, "read a request with GET", http.MethodGet, http.MethodHead) {
 		return
 	}
 	register, ok := s.httpRegister(w, r)

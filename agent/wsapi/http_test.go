@@ -84,3 +84,40 @@ func TestHTTPDoorRateLimit(t *testing.T) {
 		t.Fatalf("third command: %d %v %s", w.Code, w.Header(), w.Body)
 	}
 }
+
+// The HTTP door counts its requests against the address's connection
+// slots, as WebSockets, and answers a wrong method 405 naming the right
+// one.
+func TestHTTPDoorSlotsAndMethods(t *testing.T) {
+	s, ts, _ := newServer(t, Options{MaxConnsPerClient: 1})
+	c := dial(t, ts, nil) // the address's one slot
+	c.WriteJSON(map[string]string{"type": "ping"})
+	if ev := read(t, c); ev.Type != "pong" {
+		t.Fatalf("%+v", ev)
+	}
+	do := func(method, target string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, target, strings.NewReader(`{"type":"ping"}`))
+		r.RemoteAddr, r.Host = "127.0.0.1:5000", "127.0.0.1:8417"
+		w := httptest.NewRecorder()
+		if strings.HasPrefix(target, "/v1/commands") {
+			s.ServeCommands(w, r)
+		} else {
+			s.ServeRequests(w, r)
+		}
+		return w
+	}
+	if w := do("POST", "/v1/commands"); w.Code != httpStatus(CodeTooManyConnections) || !strings.Contains(w.Body.String(), CodeTooManyConnections) {
+		t.Fatalf("POST with the slot taken: %d %s", w.Code, w.Body)
+	}
+	for _, tc := range []struct{ method, target, allow string }{
+		{"PUT", "/v1/commands", "POST"},
+		{"GET", "/v1/commands", "POST"},
+		{"POST", "/v1/requests/R1", "GET"},
+		{"DELETE", "/v1/requests/R1", "GET"},
+	} {
+		w := do(tc.method, tc.target)
+		if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != tc.allow || !strings.Contains(w.Body.String(), protocol.CodeInvalidField) {
+			t.Errorf("%s %s: %d Allow %q %s", tc.method, tc.target, w.Code, w.Header().Get("Allow"), w.Body)
+		}
+	}
+}

@@ -257,13 +257,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the register sees the reason in the close frame, which every
 	// WebSocket API shows, where many hide an HTTP answer's body.
 	s.mu.Lock()
-	cl := s.clients[ip]
-	if cl == nil {
-		cl = &client{bucket: s.bucketOf(ip)}
-		s.clients[ip] = cl
-	}
-	cl.conns++
-	full := cl.conns > s.opts.MaxConnsPerClient
+	cl, full := s.takeSlot(ip)
 	s.mu.Unlock()
 	ws, err := s.up.Upgrade(w, r, nil)
 	if err != nil || full {
@@ -321,6 +315,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func closeWith(ws *websocket.Conn, code int, reason string) {
 	ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 	ws.Close()
+}
+
+// takeSlot counts one more connection (a WebSocket, or an HTTP door
+// request while it runs) of the client at ip; full when that is over
+// the limit. The slot is taken either way: release gives it back.
+// s.mu held.
+func (s *Server) takeSlot(ip string) (cl *client, full bool) {
+	cl = s.clients[ip]
+	if cl == nil {
+		cl = &client{bucket: s.bucketOf(ip)}
+		s.clients[ip] = cl
+	}
+	cl.conns++
+	return cl, cl.conns > s.opts.MaxConnsPerClient
 }
 
 // release gives back a connection slot of the client at ip.
