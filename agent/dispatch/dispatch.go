@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -304,7 +305,8 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	if !deadline.IsZero() && !deadline.After(now) {
-		return 0, w.expire(ctx, now)
+		_, err := w.expire(ctx, now)
+		return 0, err
 	}
 	wait := notBefore.Sub(now)
 	if !deadline.IsZero() {
@@ -315,12 +317,12 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 
 // expire expires the terminal's never-sent sales whose deadline has
 // passed.
-func (w *worker) expire(ctx context.Context, now time.Time) error {
+func (w *worker) expire(ctx context.Context, now time.Time) ([]outbox.Event, error) {
 	evs, err := w.d.store.ExpireDue(ctx, w.term.Name, now)
 	for _, e := range evs {
 		w.d.log.Info("expired: its deadline passed before it could be sent; it never will be", "id", e.ID, "terminal", w.term.Name)
 	}
-	return err
+	return evs, err
 }
 
 // process moves r one step towards its final state.
@@ -378,7 +380,15 @@ func (w *worker) process(ctx context.Context, r *outbox.Record) error {
 			return err
 		}
 	} else if protocol.Expires(r.Op) && !r.Deadline.IsZero() && !d.now().Before(r.Deadline) {
-		return w.expire(sctx, d.now())
+		evs, err := w.expire(sctx, d.now())
+		if err != nil || slices.ContainsFunc(evs, func(e outbox.Event) bool { return e.ID == r.ID && e.Register == r.Register }) {
+			return err
+		}
+		// A head ExpireDue did not take (only queued, never-sent sales
+		// are its): ended here all the same, or the worker would come
+		// back to it at once, for ever.
+		_, err = d.store.Finish(sctx, r, outbox.Expired, nil)
+		return err
 	}
 
 	if _, err := d.store.Begin(sctx, r); err != nil {

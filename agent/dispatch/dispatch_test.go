@@ -211,11 +211,32 @@ func TestExpiredSaleNeverSent(t *testing.T) {
 	p := &script{}
 	g := start(t, "", map[string]bridge.Provider{"test": p}, "k1")
 	id := g.accept(t, sale1, time.Now().Add(-time.Millisecond))
-	if ev := g.waitFinal(t, id); ev.State != outbox.Expired {
-		t.Fatalf("state %s, want expired", ev.State)
+	if ev := g.waitFinal(t, id); ev.State != outbox.Expired || ev.Reason != "deadline_passed" {
+		t.Fatalf("state %s (%s), want expired (deadline_passed)", ev.State, ev.Reason)
 	}
 	if calls := p.Calls(); len(calls) != 0 {
 		t.Fatalf("provider called for an expired sale: %v", calls)
+	}
+}
+
+// A sale whose deadline passes while a head that can go now is ahead of
+// it is expired when it comes up, never sent.
+func TestExpiredSaleBehindAHeadNeverSent(t *testing.T) {
+	release := make(chan struct{})
+	p := &script{send: []func(bridge.Request) (bridge.Result, error){approved, approved}, block: release}
+	g := start(t, "", map[string]bridge.Provider{"test": p}, "k1")
+	first := g.accept(t, sale1, time.Now().Add(time.Minute))
+	// R1's call does not return before R2 is queued behind it.
+	late := g.accept(t, `{"type":"sale","id":"R2","terminal":"k1","amount":"10.00"}`, time.Now().Add(-time.Millisecond))
+	close(release)
+	if ev := g.waitFinal(t, first); ev.State != outbox.Approved {
+		t.Fatalf("first: %s", ev.State)
+	}
+	if ev := g.waitFinal(t, late); ev.State != outbox.Expired || ev.Reason != "deadline_passed" {
+		t.Fatalf("late: %s (%s), want expired (deadline_passed)", ev.State, ev.Reason)
+	}
+	if calls := p.Calls(); !eq(calls, []string{"send R1"}) {
+		t.Fatalf("calls %v", calls)
 	}
 }
 
