@@ -217,64 +217,53 @@ func outage(dir, cfg string, sim *exec.Cmd, simURL string, devices []string, o o
 	defer stop(a)
 	stop(sim)
 	conns := min(o.conns, 50) // 200 sales each: within the rate limit's burst
-	var wg sync.WaitGroup
 	var accepted, approved, other, refused atomic.Int64
 	var lastResult atomic.Int64 // unix ns
 	allAccepted := make(chan struct{}, conns)
-	for n := range conns {
-		c, err := dial(strings.Fields(out)[0], n)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "busy: outage: dial:", err)
-			return
+	per := o.outage / conns
+	wait := registers(strings.Fields(out)[0], conns, func(n int, c *websocket.Conn) {
+		for i := range per {
+			msg := fmt.Sprintf(`{"type":"sale","id":"o%03d-%07d","terminal":"t%02d","amount":"1.00","expires_in":3600}`, n, i, 1+(n+i)%o.terminals)
+			if c.WriteMessage(websocket.TextMessage, []byte(msg)) != nil {
+				return
+			}
 		}
-		per := o.outage / conns
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer c.Close()
-			for i := range per {
-				msg := fmt.Sprintf(`{"type":"sale","id":"o%03d-%07d","terminal":"t%02d","amount":"1.00","expires_in":3600}`, n, i, 1+(n+i)%o.terminals)
-				if c.WriteMessage(websocket.TextMessage, []byte(msg)) != nil {
-					return
+		acc, finals := 0, 0
+		c.SetReadDeadline(time.Now().Add(5 * time.Minute))
+		for finals < per {
+			var ev struct {
+				event
+				State string `json:"state"`
+			}
+			if err := c.ReadJSON(&ev); err != nil {
+				fmt.Fprintf(os.Stderr, "busy: outage: connection %d: %d of %d answered: %v\n", n, acc, per, err)
+				return
+			}
+			switch ev.Type {
+			case "accepted":
+				accepted.Add(1)
+			case "result":
+				finals++
+				if ev.State == "approved" || ev.Status == "approved" {
+					approved.Add(1)
+				} else if other.Add(1) <= 3 {
+					fmt.Fprintln(os.Stderr, "busy: outage: result:", ev.State, ev.Status)
+				}
+				lastResult.Store(time.Now().UnixNano())
+			case "error":
+				finals++
+				refused.Add(1)
+				if ev.Error != nil && refused.Load() <= 3 {
+					fmt.Fprintln(os.Stderr, "busy: outage: refused:", ev.Error.Code)
 				}
 			}
-			acc, finals := 0, 0
-			c.SetReadDeadline(time.Now().Add(5 * time.Minute))
-			for finals < per {
-				var ev struct {
-					event
-					State string `json:"state"`
-				}
-				if err := c.ReadJSON(&ev); err != nil {
-					fmt.Fprintf(os.Stderr, "busy: outage: connection %d: %d of %d answered: %v\n", n, acc, per, err)
-					return
-				}
-				switch ev.Type {
-				case "accepted":
-					accepted.Add(1)
-				case "result":
-					finals++
-					if ev.State == "approved" || ev.Status == "approved" {
-						approved.Add(1)
-					} else if other.Add(1) <= 3 {
-						fmt.Fprintln(os.Stderr, "busy: outage: result:", ev.State, ev.Status)
-					}
-					lastResult.Store(time.Now().UnixNano())
-				case "error":
-					finals++
-					refused.Add(1)
-					if ev.Error != nil && refused.Load() <= 3 {
-						fmt.Fprintln(os.Stderr, "busy: outage: refused:", ev.Error.Code)
-					}
-				}
-				if ev.Type == "accepted" || ev.Type == "error" {
-					if acc++; acc == per {
-						allAccepted <- struct{}{}
-					}
+			if ev.Type == "accepted" || ev.Type == "error" {
+				if acc++; acc == per {
+					allAccepted <- struct{}{}
 				}
 			}
-		}()
-	}
+		}
+	})
 	timeout := time.After(2 * time.Minute)
 	for range conns {
 		select {
@@ -293,7 +282,7 @@ func outage(dir, cfg string, sim *exec.Cmd, simURL string, devices []string, o o
 	}
 	defer stop(back)
 	t0 := time.Now()
-	wg.Wait()
+	wait()
 	fmt.Printf("outage: %d sales accepted while the provider was down (%d refused); drained %.1f s after it came back: %d approved, %d other results\n",
 		accepted.Load(), refused.Load(), time.Unix(0, lastResult.Load()).Sub(t0).Seconds(), approved.Load(), other.Load())
 }
@@ -459,6 +448,28 @@ func dial(url string, n int) (*websocket.Conn, error) {
 	return c, err
 }
 
+// registers dials conns connections, each from its own loopback address
+// (dial), and runs fn on each in a goroutine of its own, closing the
+// connection after; wait returns once every fn has. A connection that
+// cannot be dialled is reported and left out.
+func registers(url string, conns int, fn func(n int, c *websocket.Conn)) (wait func()) {
+	var wg sync.WaitGroup
+	for n := range conns {
+		c, err := dial(url, n)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "busy: dial:", err)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			fn(n, c)
+		}()
+	}
+	return wg.Wait
+}
+
 type event struct {
 	Type   string `json:"type"`
 	ID     string `json:"id"`
@@ -495,118 +506,106 @@ func paced(url string, o options, echo bool) pacedResult {
 	var mu sync.Mutex
 	var res pacedResult
 	var results atomic.Int64
-	var wg sync.WaitGroup
 	interval := time.Duration(float64(time.Second) / o.rate)
 	begin := time.Now().Add(time.Second)
 	measureFrom := begin.Add(o.warmup)
 	end := measureFrom.Add(o.duration)
-	for n := range o.conns {
-		c, err := dial(url, n)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "busy: dial:", err)
-			continue
-		}
-		wg.Add(1)
+	registers(url, o.conns, func(n int, c *websocket.Conn) {
+		due := map[string]time.Time{}
+		var dmu sync.Mutex // guards due, sent, finals
+		sent, finals := 0, 0
+		done := make(chan struct{})
 		go func() {
-			defer wg.Done()
-			defer c.Close()
-			due := map[string]time.Time{}
-			var dmu sync.Mutex // guards due, sent, finals
-			sent, finals := 0, 0
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for {
-					c.SetReadDeadline(time.Now().Add(resultWait + o.duration + o.warmup + 5*time.Second))
-					_, b, err := c.ReadMessage()
-					if err != nil {
-						return
-					}
-					var ev event
-					if json.Unmarshal(b, &ev) != nil {
-						continue
+			defer close(done)
+			for {
+				c.SetReadDeadline(time.Now().Add(resultWait + o.duration + o.warmup + 5*time.Second))
+				_, b, err := c.ReadMessage()
+				if err != nil {
+					return
+				}
+				var ev event
+				if json.Unmarshal(b, &ev) != nil {
+					continue
+				}
+				if echo {
+					ev.Type, ev.ID = "accepted", echoID(b)
+				}
+				now := time.Now()
+				dmu.Lock()
+				t, ok := due[ev.ID]
+				dmu.Unlock()
+				switch {
+				case ev.Type == "accepted" && ok:
+					if !t.Before(measureFrom) && t.Before(end) {
+						mu.Lock()
+						res.lat = append(res.lat, now.Sub(t))
+						mu.Unlock()
 					}
 					if echo {
-						ev.Type, ev.ID = "accepted", echoID(b)
-					}
-					now := time.Now()
-					dmu.Lock()
-					t, ok := due[ev.ID]
-					dmu.Unlock()
-					switch {
-					case ev.Type == "accepted" && ok:
-						if !t.Before(measureFrom) && t.Before(end) {
-							mu.Lock()
-							res.lat = append(res.lat, now.Sub(t))
-							mu.Unlock()
-						}
-						if echo {
-							dmu.Lock()
-							finals++
-							dmu.Unlock()
-						}
-					case ev.Type == "error" && ev.Error != nil:
-						mu.Lock()
-						if ev.Error.Code == "busy" {
-							res.busy++
-						} else {
-							res.errors++
-						}
-						mu.Unlock()
 						dmu.Lock()
 						finals++
 						dmu.Unlock()
-					case ev.Type == "result":
-						dmu.Lock()
-						finals++
-						dmu.Unlock()
-						if !t.Before(measureFrom) && t.Before(end) {
-							results.Add(1)
-						}
 					}
+				case ev.Type == "error" && ev.Error != nil:
+					mu.Lock()
+					if ev.Error.Code == "busy" {
+						res.busy++
+					} else {
+						res.errors++
+					}
+					mu.Unlock()
 					dmu.Lock()
-					all := time.Now().After(end) && finals >= sent
+					finals++
 					dmu.Unlock()
-					if all {
-						return
+				case ev.Type == "result":
+					dmu.Lock()
+					finals++
+					dmu.Unlock()
+					if !t.Before(measureFrom) && t.Before(end) {
+						results.Add(1)
 					}
 				}
-			}()
-			// Registers are independent: each starts at its own point of
-			// the interval, so the offered load is even. In step (-burst),
-			// 64 sales arrive together every interval.
-			phase := time.Duration(0)
-			if !o.burst {
-				phase = interval * time.Duration(n) / time.Duration(o.conns)
-			}
-			for i := 0; ; i++ {
-				at := begin.Add(phase + time.Duration(i)*interval)
-				if !at.Before(end) {
-					break
-				}
-				time.Sleep(time.Until(at)) // pacing the load, not synchronising a test
-				id := fmt.Sprintf("p%03d-%07d", n, i)
 				dmu.Lock()
-				due[id] = at
-				sent++
+				all := time.Now().After(end) && finals >= sent
 				dmu.Unlock()
-				msg := fmt.Sprintf(`{"type":"sale","id":%q,"terminal":"t%02d","amount":"1.00"}`, id, 1+(n+i)%o.terminals)
-				if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
-					break
+				if all {
+					return
 				}
-			}
-			select {
-			case <-done:
-			case <-time.After(resultWait):
-				dmu.Lock()
-				mu.Lock()
-				res.missing += sent - finals
-				mu.Unlock()
-				dmu.Unlock()
 			}
 		}()
-	}
-	wg.Wait()
+		// Registers are independent: each starts at its own point of
+		// the interval, so the offered load is even. In step (-burst),
+		// 64 sales arrive together every interval.
+		phase := time.Duration(0)
+		if !o.burst {
+			phase = interval * time.Duration(n) / time.Duration(o.conns)
+		}
+		for i := 0; ; i++ {
+			at := begin.Add(phase + time.Duration(i)*interval)
+			if !at.Before(end) {
+				break
+			}
+			time.Sleep(time.Until(at)) // pacing the load, not synchronising a test
+			id := fmt.Sprintf("p%03d-%07d", n, i)
+			dmu.Lock()
+			due[id] = at
+			sent++
+			dmu.Unlock()
+			msg := fmt.Sprintf(`{"type":"sale","id":%q,"terminal":"t%02d","amount":"1.00"}`, id, 1+(n+i)%o.terminals)
+			if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+				break
+			}
+		}
+		select {
+		case <-done:
+		case <-time.After(resultWait):
+			dmu.Lock()
+			mu.Lock()
+			res.missing += sent - finals
+			mu.Unlock()
+			dmu.Unlock()
+		}
+	})()
 	res.resultsPerSec = float64(results.Load()) / o.duration.Seconds()
 	return res
 }
@@ -625,62 +624,51 @@ var closedBusy, closedErrors atomic.Int64
 func closed(url string, o options) float64 {
 	var results atomic.Int64
 	var counting atomic.Bool
-	var wg sync.WaitGroup
 	ctx, cancel := context.WithTimeout(context.Background(), o.warmup+o.duration)
 	defer cancel()
-	for n := range o.conns {
-		c, err := dial(url, n)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "busy: dial:", err)
-			continue
+	wait := registers(url, o.conns, func(n int, c *websocket.Conn) {
+		i := 0
+		send := func() error {
+			i++
+			msg := fmt.Sprintf(`{"type":"sale","id":"c%03d-%07d","terminal":"t%02d","amount":"1.00"}`, n, i, 1+(n+i)%o.terminals)
+			return c.WriteMessage(websocket.TextMessage, []byte(msg))
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer c.Close()
-			i := 0
-			send := func() error {
-				i++
-				msg := fmt.Sprintf(`{"type":"sale","id":"c%03d-%07d","terminal":"t%02d","amount":"1.00"}`, n, i, 1+(n+i)%o.terminals)
-				return c.WriteMessage(websocket.TextMessage, []byte(msg))
+		for range o.inflight {
+			if send() != nil {
+				return
 			}
-			for range o.inflight {
-				if send() != nil {
-					return
-				}
+		}
+		go func() { <-ctx.Done(); c.SetReadDeadline(time.Now()) }()
+		for {
+			_, b, err := c.ReadMessage()
+			if err != nil {
+				return
 			}
-			go func() { <-ctx.Done(); c.SetReadDeadline(time.Now()) }()
-			for {
-				_, b, err := c.ReadMessage()
-				if err != nil {
-					return
-				}
-				var ev event
-				if json.Unmarshal(b, &ev) != nil {
-					continue
-				}
-				switch {
-				case ev.Type == "result":
-					if counting.Load() {
-						results.Add(1)
-					}
-				case ev.Type == "error" && ev.Error != nil:
-					if ev.Error.Code == "busy" {
-						closedBusy.Add(1)
-					} else {
-						closedErrors.Add(1)
-					}
-				default:
-					continue
-				}
-				if send() != nil {
-					return
-				}
+			var ev event
+			if json.Unmarshal(b, &ev) != nil {
+				continue
 			}
-		}()
-	}
+			switch {
+			case ev.Type == "result":
+				if counting.Load() {
+					results.Add(1)
+				}
+			case ev.Type == "error" && ev.Error != nil:
+				if ev.Error.Code == "busy" {
+					closedBusy.Add(1)
+				} else {
+					closedErrors.Add(1)
+				}
+			default:
+				continue
+			}
+			if send() != nil {
+				return
+			}
+		}
+	})
 	time.AfterFunc(o.warmup, func() { counting.Store(true) })
-	wg.Wait()
+	wait()
 	return float64(results.Load()) / o.duration.Seconds()
 }
 
