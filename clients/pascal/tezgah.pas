@@ -83,6 +83,8 @@ type
     procedure Connection(Up: Boolean; const Why: string);
     procedure Backoff(var DelayMs: Integer; Deadline: TDateTime);
     function Cmd(const Kind, Id: string; Extra: TJSONObject): TJSONObject;
+    function SendNew(const Kind, Id: string; Fields: TJSONObject): TTezgahResult;
+    function Ask(const Kind, Id: string): TTezgahEvent;
   public
     Token: string;                { pairing token (optional) }
     PollWait: Integer;            { seconds per long poll, 1..60; default 25 }
@@ -325,80 +327,70 @@ begin
       C.Add(Extra.Names[I], Extra.Items[I].Clone);
 end;
 
-function TTezgahClient.Sale(const Terminal, Amount, Id: string; Extra: TJSONObject): TTezgahResult;
+{ SendNew sends command Kind with Fields (which it frees) under Id, or a
+  new id when Id is empty. }
+function TTezgahClient.SendNew(const Kind, Id: string; Fields: TJSONObject): TTezgahResult;
 var
   C: TJSONObject;
   RealId, Body: string;
 begin
-  RealId := Id;
-  if RealId = '' then
-    RealId := NewId;
-  C := Cmd('sale', RealId, nil);
   try
-    C.Add('terminal', Terminal);
-    C.Add('amount', Amount); { a decimal string, never a float }
-    Merge(C, Extra);         { card, items, customer, expires_in, ... }
-    Body := C.AsJSON;
+    RealId := Id;
+    if RealId = '' then
+      RealId := NewId;
+    C := Cmd(Kind, RealId, Fields);
+    try
+      Body := C.AsJSON;
+    finally
+      C.Free;
+    end;
   finally
-    C.Free;
+    Fields.Free;
   end;
   Result := Send(RealId, Body);
 end;
 
+function TTezgahClient.Sale(const Terminal, Amount, Id: string; Extra: TJSONObject): TTezgahResult;
+var
+  F: TJSONObject;
+begin
+  F := TJSONObject.Create;
+  F.Add('terminal', Terminal);
+  F.Add('amount', Amount); { a decimal string, never a float }
+  Merge(F, Extra);         { card, items, customer, expires_in, ... }
+  Result := SendNew('sale', Id, F);
+end;
+
 function TTezgahClient.Refund(const Terminal, OriginalId, Amount, Id: string): TTezgahResult;
 var
-  C: TJSONObject;
-  RealId: string;
+  F: TJSONObject;
 begin
-  RealId := Id;
-  if RealId = '' then
-    RealId := NewId;
-  C := Cmd('refund', RealId, nil);
-  try
-    C.Add('terminal', Terminal);
-    C.Add('original_id', OriginalId);
-    C.Add('amount', Amount);
-    Result := Send(RealId, C.AsJSON);
-  finally
-    C.Free;
-  end;
+  F := TJSONObject.Create;
+  F.Add('terminal', Terminal);
+  F.Add('original_id', OriginalId);
+  F.Add('amount', Amount);
+  Result := SendNew('refund', Id, F);
 end;
 
 function TTezgahClient.Void(const Terminal, OriginalId, Id: string): TTezgahResult;
 var
-  C: TJSONObject;
-  RealId: string;
+  F: TJSONObject;
 begin
-  RealId := Id;
-  if RealId = '' then
-    RealId := NewId;
-  C := Cmd('void', RealId, nil);
-  try
-    C.Add('terminal', Terminal);
-    C.Add('original_id', OriginalId);
-    Result := Send(RealId, C.AsJSON);
-  finally
-    C.Free;
-  end;
+  F := TJSONObject.Create;
+  F.Add('terminal', Terminal);
+  F.Add('original_id', OriginalId);
+  Result := SendNew('void', Id, F);
 end;
 
 function TTezgahClient.EndOfDay(const Terminal: string; Summary: Boolean; const Id: string): TTezgahResult;
 var
-  C: TJSONObject;
-  RealId: string;
+  F: TJSONObject;
 begin
-  RealId := Id;
-  if RealId = '' then
-    RealId := NewId;
-  C := Cmd('end_of_day', RealId, nil);
-  try
-    C.Add('terminal', Terminal);
-    if Summary then
-      C.Add('summary', True);
-    Result := Send(RealId, C.AsJSON);
-  finally
-    C.Free;
-  end;
+  F := TJSONObject.Create;
+  F.Add('terminal', Terminal);
+  if Summary then
+    F.Add('summary', True);
+  Result := SendNew('end_of_day', Id, F);
 end;
 
 procedure TTezgahClient.Connection(Up: Boolean; const Why: string);
@@ -575,13 +567,15 @@ begin
   Result := Wait(Query(Id));
 end;
 
-function TTezgahClient.Query(const Id: string): TTezgahEvent;
+{ Ask posts command Kind for Id and returns its answer: the request's
+  event, or the error raised. }
+function TTezgahClient.Ask(const Kind, Id: string): TTezgahEvent;
 var
   C: TJSONObject;
   Status, RetryS: Integer;
   Text: string;
 begin
-  C := Cmd('query', Id, nil);
+  C := Cmd(Kind, Id, nil);
   try
     Text := Http('POST', '/v1/commands', C.AsJSON, Status, RetryS);
   finally
@@ -592,21 +586,14 @@ begin
   Result := ParseEvent(Text);
 end;
 
-function TTezgahClient.Cancel(const Id: string): TTezgahEvent;
-var
-  C: TJSONObject;
-  Status, RetryS: Integer;
-  Text: string;
+function TTezgahClient.Query(const Id: string): TTezgahEvent;
 begin
-  C := Cmd('cancel', Id, nil);
-  try
-    Text := Http('POST', '/v1/commands', C.AsJSON, Status, RetryS);
-  finally
-    C.Free;
-  end;
-  if Status <> 200 then
-    raise ErrorOf(Text, Status);
-  Result := ParseEvent(Text);
+  Result := Ask('query', Id);
+end;
+
+function TTezgahClient.Cancel(const Id: string): TTezgahEvent;
+begin
+  Result := Ask('cancel', Id);
 end;
 
 function TTezgahClient.Status: string;
