@@ -3,13 +3,13 @@ package clients_test
 import (
 	"context"
 	"net/http"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/tezgah/tezgah/internal/testbin"
 )
 
 // browserPage is a web register: tezgah.mjs in a page, with the browser's
@@ -57,12 +57,7 @@ func pageHandler() http.Handler {
 // chromium finds Debian's chromium (.ci/run installs it).
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
-		if _, err := exec.LookPath(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
+	if p, ok := testbin.Chromium(); ok {
 		return p
 	}
 	missing(t, "browser register: skipped, no chromium (apt-get install chromium)")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -13,17 +12,13 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tezgah/tezgah/bridge/iyzico/iyzicosim"
+	"github.com/tezgah/tezgah/internal/testbin"
 )
 
 // chromium finds Debian's chromium (.ci/run installs it).
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
+	if p, ok := testbin.Chromium(); ok {
 		return p
 	}
 	t.Skip("no chromium on this machine (apt-get install -y chromium); .ci/run installs it so CI runs this test")

@@ -67,3 +67,16 @@ func Cleanup() {
 		os.RemoveAll(dir)
 	}
 }
+
+// Chromium is the path of a Chromium (or Chrome) for the browser tests:
+// Debian's, which .ci/run installs, or one on PATH; ok is false when
+// there is none.
+func Chromium() (path string, ok bool) {
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, true
+		}
+	}
+	p, err := exec.LookPath("chromium")
+	return p, err == nil
+}
