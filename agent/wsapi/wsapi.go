@@ -259,7 +259,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	cl, full := s.takeSlot(ip)
 	s.mu.Unlock()
-	ws, err := s.up.Upgrade(w, r, nil)
+	cw := &corkingWriter{ResponseWriter: w}
+	ws, err := s.up.Upgrade(cw, r, nil)
 	if err != nil || full {
 		// The slot goes back before the register can see the refusal: one
 		// that closes another connection and retries at once must find it
@@ -274,7 +275,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // on err the upgrader has answered
 	}
 	c := &conn{
-		s: s, ws: ws, cl: cl, ip: ip,
+		s: s, ws: ws, cork: cw.conn, cl: cl, ip: ip,
 		out:      make(chan item, 64),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -383,6 +384,7 @@ type item struct {
 type conn struct {
 	s    *Server
 	ws   *websocket.Conn
+	cork *corkConn // ws's socket (cork.go)
 	cl   *client
 	ip   string
 	out  chan item
@@ -729,6 +731,7 @@ func (c *conn) writer(cursor int64) {
 	ping := time.NewTicker(c.s.opts.PingInterval)
 	defer ping.Stop()
 	b := c.s.b
+	var delivered []protocol.Event // results written in this batch, told to the observer once sent
 	write := func(ev protocol.Event) bool {
 		c.ws.SetWriteDeadline(time.Now().Add(writeWait))
 		if err := c.ws.WriteJSON(ev); err != nil {
@@ -736,14 +739,38 @@ func (c *conn) writer(cursor int64) {
 			return false
 		}
 		if ev.Type == outbox.EventResult && c.s.opts.Observer != nil {
-			c.s.opts.Observer.Delivered(ev.Register, ev.ID, ev.Seq)
+			delivered = append(delivered, ev)
 		}
 		return true
 	}
 	var changed <-chan struct{} // nil until resumed: only routed events wake the writer
 	all := false
-	only := "" // after a resume of scope "register": that register's events
+	only := ""                     // after a resume of scope "register": that register's events
+	var next *item                 // taken from c.out while waiting: written first in the next batch
+	handle := func(it item) bool { // a reply, or a resume: the stream starts over from its point
+		if it.resume == nil {
+			return write(it.ev)
+		}
+		all = true
+		only = ""
+		if it.scope != protocol.ScopeAll {
+			only = it.reg
+		}
+		cursor = min(*it.resume, b.LastSeq())
+		last := b.LastSeq()
+		close(it.ack)
+		return write(protocol.Event{Type: "resumed", Since: it.resume, LastSeq: &last, Scope: it.scope})
+	}
 	for {
+		// Everything ready now leaves in one write (cork.go).
+		c.cork.cork()
+		if next != nil {
+			it := *next
+			next = nil
+			if !handle(it) {
+				return
+			}
+		}
 		if all {
 			changed = b.Changed()
 			c.take() // the log has them too: every request this connection follows is in its scope
@@ -773,6 +800,32 @@ func (c *conn) writer(cursor int64) {
 				}
 			}
 		}
+	replies:
+		for next == nil {
+			select {
+			case it := <-c.out:
+				if it.resume != nil {
+					next = &it // before anything else, the stream starts over from its point
+					break replies
+				}
+				if !write(it.ev) {
+					return
+				}
+			default:
+				break replies
+			}
+		}
+		if err := c.cork.uncork(); err != nil {
+			c.log.Info("write failed; closing", "err", err)
+			return
+		}
+		for _, ev := range delivered {
+			c.s.opts.Observer.Delivered(ev.Register, ev.ID, ev.Seq)
+		}
+		delivered = delivered[:0]
+		if next != nil {
+			continue
+		}
 		select {
 		case <-c.done:
 			if c.closing.Load() {
@@ -784,23 +837,7 @@ func (c *conn) writer(cursor int64) {
 		case <-changed:
 		case <-c.wake:
 		case it := <-c.out:
-			if it.resume != nil {
-				all = true
-				only = ""
-				if it.scope != protocol.ScopeAll {
-					only = it.reg
-				}
-				cursor = min(*it.resume, b.LastSeq())
-				last := b.LastSeq()
-				close(it.ack)
-				if !write(protocol.Event{Type: "resumed", Since: it.resume, LastSeq: &last, Scope: it.scope}) {
-					return
-				}
-				continue
-			}
-			if !write(it.ev) {
-				return
-			}
+			next = &it
 		case <-ping.C:
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
 				return
