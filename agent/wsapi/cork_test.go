@@ -13,6 +13,16 @@ import (
 // a corkConn holds is seen as a write that returns with nothing read,
 // and each write that reaches the pipe arrives as one read.
 
+// corkPipe returns a corkConn on one end of a net.Pipe, and the other end.
+func corkPipe(t *testing.T) (*corkConn, net.Conn) {
+	t.Helper()
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return &corkConn{Conn: a}, b
+}
+
+// pipeReads reads b until it closes: each write that reached the pipe is
+// one read.
 func pipeReads(t *testing.T, b net.Conn) <-chan []byte {
 	t.Helper()
 	reads := make(chan []byte, 16)
@@ -44,6 +54,14 @@ func nextRead(t *testing.T, reads <-chan []byte) []byte {
 	}
 }
 
+// expectRead checks that the next write to reach the peer is want.
+func expectRead(t *testing.T, reads <-chan []byte, want []byte, what string) {
+	t.Helper()
+	if got := nextRead(t, reads); !bytes.Equal(got, want) {
+		t.Fatalf("%s: the peer read %x; want %x", what, got, want)
+	}
+}
+
 var (
 	text1      = []byte{0x81, 0x03, 'o', 'n', 'e'} // text frames, unmasked (server to client)
 	text2      = []byte{0x81, 0x03, 't', 'w', 'o'}
@@ -52,13 +70,10 @@ var (
 )
 
 func TestCorkHoldsDataFrames(t *testing.T) {
-	a, b := net.Pipe()
-	defer b.Close()
-	c := &corkConn{Conn: a}
-	defer c.Close()
+	c, b := corkPipe(t)
 
 	// Nobody reads yet, and any write that reaches the pipe times out.
-	a.SetWriteDeadline(time.Now())
+	c.SetWriteDeadline(time.Now())
 	c.cork()
 	for _, f := range [][]byte{text1, text2} {
 		if n, err := c.Write(f); err != nil || n != len(f) {
@@ -69,7 +84,7 @@ func TestCorkHoldsDataFrames(t *testing.T) {
 		t.Fatalf("control frame while corked: err %v; want it written at once (deadline exceeded)", err)
 	}
 
-	a.SetWriteDeadline(time.Time{})
+	c.SetWriteDeadline(time.Time{})
 	reads := pipeReads(t, b)
 	c.cork()
 	c.Write(text1)
@@ -77,22 +92,14 @@ func TestCorkHoldsDataFrames(t *testing.T) {
 	if err := c.uncork(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := nextRead(t, reads), append(bytes.Clone(text1), text2...); !bytes.Equal(got, want) {
-		t.Fatalf("uncork wrote %x; want both frames in one write %x", got, want)
-	}
+	expectRead(t, reads, append(bytes.Clone(text1), text2...), "uncork: both frames in one write")
 
-	// Uncorked, every write goes straight out.
 	c.Write(text1)
-	if got := nextRead(t, reads); !bytes.Equal(got, text1) {
-		t.Fatalf("uncorked write arrived as %x; want %x", got, text1)
-	}
+	expectRead(t, reads, text1, "uncorked: straight out")
 }
 
 func TestCorkKeepsOrderAroundControlFrames(t *testing.T) {
-	a, b := net.Pipe()
-	defer b.Close()
-	c := &corkConn{Conn: a}
-	defer c.Close()
+	c, b := corkPipe(t)
 	reads := pipeReads(t, b)
 
 	c.cork()
@@ -100,12 +107,8 @@ func TestCorkKeepsOrderAroundControlFrames(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := c.Write(closeFrame); done <- err }()
 	// The close frame goes out while corked, after the frame held before it.
-	if got := nextRead(t, reads); !bytes.Equal(got, text1) {
-		t.Fatalf("first write %x; want the held frame %x", got, text1)
-	}
-	if got := nextRead(t, reads); !bytes.Equal(got, closeFrame) {
-		t.Fatalf("second write %x; want the close frame %x", got, closeFrame)
-	}
+	expectRead(t, reads, text1, "the held frame first")
+	expectRead(t, reads, closeFrame, "then the close frame")
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -113,16 +116,11 @@ func TestCorkKeepsOrderAroundControlFrames(t *testing.T) {
 	if err := c.uncork(); err != nil {
 		t.Fatal(err)
 	}
-	if got := nextRead(t, reads); !bytes.Equal(got, text2) {
-		t.Fatalf("after uncork %x; want %x", got, text2)
-	}
+	expectRead(t, reads, text2, "after uncork")
 }
 
 func TestCorkStreamsALongBatch(t *testing.T) {
-	a, b := net.Pipe()
-	defer b.Close()
-	c := &corkConn{Conn: a}
-	defer c.Close()
+	c, b := corkPipe(t)
 	reads := pipeReads(t, b)
 
 	frame := append([]byte{0x82, 0x7e, 0x04, 0x00}, make([]byte, 1024)...) // binary, 1 KiB payload
