@@ -116,7 +116,7 @@ func (r *register) until(typ, id string) protocol.Event {
 			r.t.Fatalf("waiting for %s of %s: %v", typ, id, err)
 		}
 		// Every event must be one the protocol's JSON Schema describes.
-		if err := wire(r.t).Event(data); err != nil {
+		if err := wireschema.ForTest(r.t).Event(data); err != nil {
 			r.t.Errorf("the agent sent an event outside the schema: %v", err)
 		}
 		var ev protocol.Event
@@ -136,13 +136,4 @@ func (r *register) sale(id, terminal, amount string) protocol.Event {
 	r.t.Helper()
 	r.send(map[string]string{"type": "sale", "id": id, "terminal": terminal, "amount": amount})
 	return r.until("result", id)
-}
-
-func wire(t testing.TB) *wireschema.Schema {
-	t.Helper()
-	s, err := wireschema.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tezgah/tezgah/agent/protocol"
+	"github.com/tezgah/tezgah/internal/wireschema"
 )
 
 // FuzzHTTPDoor: whatever body, Tezgah-Register header, request id and
@@ -29,7 +30,7 @@ func FuzzHTTPDoor(f *testing.F) {
 			if err := json.Unmarshal(w.Body.Bytes(), &ev); err != nil {
 				t.Fatalf("body %q: %v", w.Body.Bytes(), err)
 			}
-			if err := wire(t).Event(w.Body.Bytes()); err != nil {
+			if err := wireschema.ForTest(t).Event(w.Body.Bytes()); err != nil {
 				t.Fatalf("the HTTP door answered an event outside the schema: %v", err)
 			}
 			switch {

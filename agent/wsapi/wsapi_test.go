@@ -100,7 +100,7 @@ func read(t *testing.T, c *websocket.Conn) protocol.Event {
 		t.Fatalf("read: %v", err)
 	}
 	// Every event must be one the protocol's JSON Schema describes.
-	if err := wire(t).Event(data); err != nil {
+	if err := wireschema.ForTest(t).Event(data); err != nil {
 		t.Errorf("the server sent an event outside the schema: %v", err)
 	}
 	var ev protocol.Event
@@ -358,17 +358,6 @@ func TestResumeThenCommandKeepsSeqIncreasing(t *testing.T) {
 		}
 		c.Close()
 	}
-}
-
-// wire is the protocol's JSON Schema (docs/schema/), which every event
-// the tests read must follow.
-func wire(t testing.TB) *wireschema.Schema {
-	t.Helper()
-	s, err := wireschema.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // flood sends pings on c every interval (0: as fast as it can) until

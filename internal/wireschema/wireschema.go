@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -117,6 +118,17 @@ func Default() (*Schema, error) {
 		}
 	})
 	return defaultSchema, defaultErr
+}
+
+// ForTest is Default for a test: it fails t when the schema cannot be
+// loaded.
+func ForTest(t testing.TB) *Schema {
+	t.Helper()
+	s, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // Types lists the command and the event types the schema defines.
